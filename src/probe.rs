@@ -1,0 +1,358 @@
+//! One request under the deadline → `Outcome`. The only module that does I/O
+//! on the network.
+
+use std::io::{self, Read};
+use std::net::ToSocketAddrs;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ureq::config::Config as AgentConfig;
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{
+    ConnectionDetails, Connector, NextTimeout, TcpConnector, Transport,
+};
+use ureq::{Agent, Timeout};
+
+use crate::cli::{Config, Method};
+use crate::target::Addresses;
+
+/// The most body ever read: enough for any health document, and a bound on
+/// what a hostile server can make us hold.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Body read for the excerpt in a failure line (the line shows about 200).
+const EXCERPT_READ: usize = 512;
+/// ureq zero-fills its buffers on every connection: 128 KiB each by default,
+/// which was over 90% of a probe's instructions. A health response's header
+/// section fits in a few hundred bytes; 8 KiB is nginx's limit for one header
+/// line. Header sections past MAX_HEADER fail as too large.
+const INPUT_BUFFER: usize = 8 * 1024;
+const MAX_HEADER: usize = INPUT_BUFFER - 1;
+/// The request line and headers, with room for long `-H` values.
+const OUTPUT_BUFFER: usize = 4 * 1024;
+
+/// What one attempt found.
+#[derive(Debug)]
+pub enum Outcome {
+    Healthy(Exchange),
+    UnexpectedStatus(Exchange),
+    BodyMismatch(Exchange),
+    Failed(Failure),
+}
+
+impl Outcome {
+    pub fn is_healthy(&self) -> bool {
+        matches!(self, Outcome::Healthy(_))
+    }
+}
+
+/// A response that arrived.
+#[derive(Debug, Default)]
+pub struct Exchange {
+    pub status: u16,
+    pub location: Option<String>,
+    /// What was read of the body: all of it up to MAX_BODY when checking it,
+    /// an excerpt for a failure line, or nothing.
+    pub body: Vec<u8>,
+    /// The body went on past what was read.
+    pub body_truncated: bool,
+}
+
+/// The phase an attempt was in when it stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Resolve,
+    Connect,
+    Response,
+    Body,
+}
+
+/// Why no usable response arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    TimedOut { phase: Phase, limit: Duration },
+    /// The resolver's own words, naming the host.
+    Resolve(String),
+    Refused,
+    Reset { phase: Phase },
+    Closed,
+    Malformed(String),
+    HeadersTooLarge(usize),
+    Tls(String),
+    Io { phase: Phase, reason: String },
+}
+
+/// The result of the whole probe: the last attempt's outcome and, with
+/// `--wait`, how long was waited over how many attempts.
+#[derive(Debug)]
+pub struct Probed {
+    pub outcome: Outcome,
+    pub attempts: u32,
+    pub waited: Option<Duration>,
+}
+
+/// Runs the probe: one attempt, or with `--wait` attempts until healthy or
+/// the wait is over. Each attempt is bounded by `--timeout` and by what is
+/// left of the wait.
+pub fn run(config: &Config) -> Probed {
+    let Some(wait) = config.wait else {
+        return Probed { outcome: attempt(config, config.timeout), attempts: 1, waited: None };
+    };
+    let start = Instant::now();
+    let mut attempts = 0;
+    let left = || wait.saturating_sub(start.elapsed());
+    loop {
+        attempts += 1;
+        let outcome = attempt(config, config.timeout.min(left()));
+        if outcome.is_healthy() {
+            return Probed { outcome, attempts, waited: Some(start.elapsed()) };
+        }
+        thread::sleep(config.interval.min(left()));
+        // Less than a millisecond left cannot hold another attempt.
+        if left() < Duration::from_millis(1) {
+            return Probed { outcome, attempts, waited: Some(start.elapsed()) };
+        }
+    }
+}
+
+fn attempt(config: &Config, limit: Duration) -> Outcome {
+    let connected = Arc::new(AtomicBool::new(false));
+    let agent = Agent::with_parts(
+        agent_config(limit),
+        ().chain(TcpConnector::default()).chain(MarkConnected(connected.clone())),
+        FixedResolver(config.target.addresses()),
+    );
+    let url = config.target.url();
+    let result = match config.method {
+        Method::Get => with_headers(agent.get(url), config).call(),
+        Method::Head => with_headers(agent.head(url), config).call(),
+    };
+    let mut response = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let phase = if connected.load(Ordering::Relaxed) { Phase::Response } else { Phase::Connect };
+            return Outcome::Failed(failure(e, phase, limit));
+        }
+    };
+
+    let mut exchange = Exchange {
+        status: response.status().as_u16(),
+        location: response
+            .headers()
+            .get("location")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        ..Exchange::default()
+    };
+    let status_ok = config.expect_status.contains(exchange.status);
+    let has_body = config.method != Method::Head;
+
+    if !status_ok {
+        if has_body && exchange.location.is_none() {
+            // The excerpt is a courtesy: a read that fails keeps what it got.
+            let _ = read_body(response.body_mut().as_reader(), &mut exchange, EXCERPT_READ, None);
+        }
+        return Outcome::UnexpectedStatus(exchange);
+    }
+    let Some(needle) = config.expect_body.as_deref() else {
+        // Healthy: the rest of the body, however large, is never read.
+        return Outcome::Healthy(exchange);
+    };
+    if !has_body {
+        return Outcome::BodyMismatch(exchange);
+    }
+    match read_body(response.body_mut().as_reader(), &mut exchange, MAX_BODY, Some(needle.as_bytes())) {
+        Ok(true) => Outcome::Healthy(exchange),
+        Ok(false) => Outcome::BodyMismatch(exchange),
+        Err(e) => Outcome::Failed(failure(ureq::Error::from(e), Phase::Body, limit)),
+    }
+}
+
+/// Every default that matters, set on purpose.
+fn agent_config(limit: Duration) -> AgentConfig {
+    Agent::config_builder()
+        // A probe talks to its own container: never through a proxy, even
+        // though ureq reads ALL_PROXY/HTTP_PROXY by default.
+        .proxy(None)
+        // A redirect is an answer to report (APPEND_SLASH, SECURE_SSL_REDIRECT),
+        // not to follow.
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .http_status_as_error(false)
+        // One deadline for resolve, connect, send, headers and body.
+        .timeout_global(Some(limit))
+        .input_buffer_size(INPUT_BUFFER)
+        .max_response_header_size(MAX_HEADER)
+        .output_buffer_size(OUTPUT_BUFFER)
+        .max_idle_connections(0)
+        .max_idle_connections_per_host(0)
+        .user_agent(concat!("healthprobe/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+fn with_headers<B>(
+    mut request: ureq::RequestBuilder<B>,
+    config: &Config,
+) -> ureq::RequestBuilder<B> {
+    for h in &config.headers {
+        request = request.header(h.name.as_str(), h.value.as_str());
+    }
+    request
+}
+
+/// Reads at most `max` bytes of body into `exchange.body`. With a needle,
+/// stops as soon as it is found and tells whether it was.
+fn read_body(
+    mut body: impl Read,
+    exchange: &mut Exchange,
+    max: usize,
+    needle: Option<&[u8]>,
+) -> io::Result<bool> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        let room = max - exchange.body.len();
+        if room == 0 {
+            // Full: one more byte tells whether the body went on.
+            exchange.body_truncated = body.read(&mut chunk[..1]).map_or(true, |n| n > 0);
+            return Ok(false);
+        }
+        let want = room.min(chunk.len());
+        let n = body.read(&mut chunk[..want])?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let searched_up_to = exchange.body.len();
+        exchange.body.extend_from_slice(&chunk[..n]);
+        if let Some(needle) = needle {
+            let from = searched_up_to.saturating_sub(needle.len() - 1);
+            if exchange.body[from..].windows(needle.len()).any(|w| w == needle) {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+fn failure(error: ureq::Error, phase: Phase, limit: Duration) -> Failure {
+    match error {
+        ureq::Error::Timeout(Timeout::Resolve) => Failure::TimedOut { phase: Phase::Resolve, limit },
+        ureq::Error::Timeout(_) => Failure::TimedOut { phase, limit },
+        ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => Failure::TimedOut { phase, limit },
+        ureq::Error::Io(e) if e.kind() == io::ErrorKind::NotFound && phase == Phase::Connect => {
+            // Our resolver's error: the message names the host.
+            Failure::Resolve(e.to_string())
+        }
+        ureq::Error::Io(e) => io_failure(&e, phase),
+        ureq::Error::HostNotFound => Failure::Resolve("the host has no address".into()),
+        ureq::Error::LargeResponseHeader(_, limit) => Failure::HeadersTooLarge(limit),
+        ureq::Error::Protocol(e) => Failure::Malformed(e.to_string()),
+        ureq::Error::Tls(e) => Failure::Tls(e.to_string()),
+        other => Failure::Io { phase, reason: other.to_string() },
+    }
+}
+
+fn io_failure(e: &io::Error, phase: Phase) -> Failure {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => Failure::Refused,
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
+            Failure::Reset { phase }
+        }
+        io::ErrorKind::UnexpectedEof => Failure::Closed,
+        _ => Failure::Io { phase, reason: e.to_string() },
+    }
+}
+
+/// Marks that a transport exists, so a timeout can say whether the server
+/// was reached.
+#[derive(Debug)]
+struct MarkConnected(Arc<AtomicBool>);
+
+impl<In: Transport> Connector<In> for MarkConnected {
+    type Out = In;
+
+    fn connect(&self, _: &ConnectionDetails, chained: Option<In>) -> Result<Option<In>, ureq::Error> {
+        if chained.is_some() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+        Ok(chained)
+    }
+}
+
+/// Addresses decided by `target.rs`: a literal or `localhost` needs neither
+/// DNS nor a thread; only other names go to the system resolver.
+#[derive(Debug)]
+struct FixedResolver(Addresses);
+
+impl Resolver for FixedResolver {
+    fn resolve(
+        &self,
+        _uri: &ureq::http::Uri,
+        _config: &AgentConfig,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let mut out = self.empty();
+        match &self.0 {
+            Addresses::Known(addrs) => addrs.iter().for_each(|a| out.push(*a)),
+            Addresses::Lookup(host_port) => {
+                for a in lookup(host_port, *timeout.after)?.take(16) {
+                    out.push(a);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The system resolver cannot be interrupted, so it runs on a thread that is
+/// abandoned when the deadline passes.
+fn lookup(host_port: &str, limit: Duration) -> Result<std::vec::IntoIter<std::net::SocketAddr>, ureq::Error> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let query = host_port.to_string();
+    thread::spawn(move || tx.send(query.to_socket_addrs()));
+    let name = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
+    match rx.recv_timeout(limit) {
+        Ok(Ok(addrs)) if addrs.len() > 0 => Ok(addrs),
+        Ok(Ok(_)) => Err(not_found(name, "no address")),
+        Ok(Err(e)) => Err(not_found(name, &e.to_string())),
+        Err(_) => Err(ureq::Error::Timeout(Timeout::Resolve)),
+    }
+}
+
+fn not_found(name: &str, reason: &str) -> ureq::Error {
+    ureq::Error::Io(io::Error::new(io::ErrorKind::NotFound, format!("cannot resolve {name}: {reason}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(body: &[u8], max: usize, needle: Option<&str>) -> (bool, Exchange) {
+        let mut ex = Exchange::default();
+        let found = read_body(body, &mut ex, max, needle.map(str::as_bytes)).unwrap();
+        (found, ex)
+    }
+
+    #[test]
+    fn body_reading_is_bounded_and_stops_at_the_needle() {
+        let (found, ex) = read(b"{\"status\": \"ok\"}", MAX_BODY, Some("\"ok\""));
+        assert!(found && !ex.body_truncated);
+        let (found, ex) = read(b"abc", MAX_BODY, Some("zz"));
+        assert!(!found && !ex.body_truncated && ex.body == b"abc");
+        let big = vec![b'x'; 100_000];
+        let (found, ex) = read(&big, MAX_BODY, Some("y"));
+        assert!(!found && ex.body_truncated && ex.body.len() == MAX_BODY);
+        let (_, ex) = read(&big, EXCERPT_READ, None);
+        assert_eq!((ex.body.len(), ex.body_truncated), (EXCERPT_READ, true));
+        let exact = vec![b'x'; EXCERPT_READ];
+        let (_, ex) = read(&exact, EXCERPT_READ, None);
+        assert!(!ex.body_truncated);
+    }
+
+    #[test]
+    fn needle_across_chunks() {
+        let mut body = vec![b'.'; 4094];
+        body.extend_from_slice(b"needle");
+        let (found, ex) = read(&body, MAX_BODY, Some("needle"));
+        assert!(found);
+        assert_eq!(ex.body.len(), 4100);
+    }
+}

@@ -1,0 +1,429 @@
+//! The one line printed for an outcome, and the exit status that goes with it.
+//! Everything here is a plain function of its inputs, except `finish`.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::Duration;
+
+use crate::cli::{Config, Method, UsageError, Verbosity, HELP};
+use crate::probe::{Exchange, Failure, Outcome, Phase, Probed};
+
+/// Docker keeps this text in `docker inspect`: short, one line, no raw bytes.
+pub const MAX_LINE: usize = 512;
+/// How much of a body a failure line shows.
+const EXCERPT: usize = 200;
+
+/// What the process prints and the status it exits with: 0 or 1, never 2
+/// (Docker reserves it) and never a panic's 101.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+    pub healthy: bool,
+}
+
+pub fn help() -> Verdict {
+    Verdict { stdout: Some(HELP.to_string()), stderr: None, healthy: true }
+}
+
+pub fn version() -> Verdict {
+    let features = if cfg!(feature = "tls") { "http+tls" } else { "http" };
+    let text = format!(
+        "healthprobe {} ({}, {features})\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("HEALTHPROBE_TARGET")
+    );
+    Verdict { stdout: Some(text), stderr: None, healthy: true }
+}
+
+pub fn usage(error: &UsageError) -> Verdict {
+    let line = finish_line(format!("healthprobe: {error} (see --help)"));
+    Verdict { stdout: None, stderr: Some(line), healthy: false }
+}
+
+/// The verdict on a probe.
+pub fn verdict(config: &Config, probed: &Probed) -> Verdict {
+    let healthy = probed.outcome.is_healthy();
+    let line = match (healthy, config.verbosity) {
+        (_, Verbosity::Quiet) | (true, Verbosity::Normal) => None,
+        _ => Some(finish_line(describe(config, probed))),
+    };
+    Verdict { stdout: None, stderr: line, healthy }
+}
+
+/// `healthprobe: GET URL: …why…` — what was probed and what happened.
+pub fn describe(config: &Config, probed: &Probed) -> String {
+    let mut line = format!("healthprobe: {}: ", subject(config));
+    if let Some(waited) = probed.waited {
+        let tries = if probed.attempts == 1 { "attempt" } else { "attempts" };
+        if probed.outcome.is_healthy() {
+            let _ = write!(line, "healthy after {} ({} {tries}): ", human(waited), probed.attempts);
+        } else {
+            let _ = write!(line, "still unhealthy after {} ({} {tries}); last: ", human(waited), probed.attempts);
+        }
+    }
+    match &probed.outcome {
+        Outcome::Healthy(ex) => line.push_str(&status_text(ex.status)),
+        Outcome::UnexpectedStatus(ex) => line.push_str(&unexpected_status(config, ex)),
+        Outcome::BodyMismatch(ex) => {
+            let needle = config.expect_body.as_deref().unwrap_or_default();
+            let _ = write!(line, "{} but the body does not contain '{}'", status_text(ex.status), needle);
+            let read = if ex.body_truncated { "first " } else { "" };
+            let _ = write!(line, " ({read}{} bytes read)", ex.body.len());
+            push_excerpt(&mut line, ex);
+        }
+        Outcome::Failed(failure) => line.push_str(&failure_text(config, failure)),
+    }
+    line
+}
+
+/// The line the watchdog prints if the process is still running past its
+/// deadline. Built before the probe starts, so it is kept cheap: the URL is
+/// already known to be printable ASCII (`target.rs`), so there is nothing to escape.
+pub fn deadline_line(config: &Config, limit: Duration) -> String {
+    let mut line = String::with_capacity(128);
+    line.push_str("healthprobe: ");
+    line.push_str(&subject(config));
+    line.push_str(if config.wait.is_some() { ": still unhealthy after " } else { ": no answer within " });
+    line.push_str(&human(limit));
+    line.push_str(if config.wait.is_some() { " (--wait)\n" } else { " (deadline)\n" });
+    line
+}
+
+fn subject(config: &Config) -> String {
+    let method = config.method.as_str();
+    match &config.unix_socket {
+        Some(path) => format!("{method} {} via unix:{path}", config.target),
+        None => format!("{method} {}", config.target),
+    }
+}
+
+fn unexpected_status(config: &Config, ex: &Exchange) -> String {
+    let mut text = status_text(ex.status);
+    if let Some(location) = &ex.location {
+        let _ = write!(text, " to {location}; redirects are not followed");
+        text.push_str(redirect_hint(config, location));
+        return text;
+    }
+    if (200..300).contains(&ex.status) || config.method == Method::Head {
+        let _ = write!(text, ", expected {}", config.expect_status);
+    }
+    if ex.status == 400 && !config.headers.iter().any(|h| h.name.eq_ignore_ascii_case("host")) {
+        text.push_str(" (is the Host in Django's ALLOWED_HOSTS? -H 'Host: NAME' sets it)");
+    }
+    push_excerpt(&mut text, ex);
+    text
+}
+
+/// The usual reasons a Django health endpoint redirects.
+fn redirect_hint(config: &Config, location: &str) -> &'static str {
+    let url = config.target.url();
+    let path = config.target.path();
+    let (path_only, query) = path.split_once('?').map_or((path, ""), |(p, q)| (p, q));
+    let slashed_path = if query.is_empty() {
+        format!("{path_only}/")
+    } else {
+        format!("{path_only}/?{query}")
+    };
+    let slashed_url = format!("{}{}", &url[..url.len() - path.len()], slashed_path);
+    if location == slashed_path || location == slashed_url {
+        " (Django APPEND_SLASH: probe the path with its trailing slash)"
+    } else if location.starts_with("https://") && !config.target.is_https() {
+        " (SECURE_SSL_REDIRECT? behind a TLS proxy send -H 'X-Forwarded-Proto: https')"
+    } else {
+        ""
+    }
+}
+
+fn failure_text(config: &Config, failure: &Failure) -> String {
+    let limit_of = |l: &Duration| human(*l);
+    match failure {
+        Failure::TimedOut { phase: Phase::Resolve, limit } => {
+            format!("timed out resolving the host name after {}", limit_of(limit))
+        }
+        Failure::TimedOut { phase: Phase::Connect, limit } => {
+            format!("could not connect within {} (timeout)", limit_of(limit))
+        }
+        Failure::TimedOut { phase: Phase::Response, limit } => {
+            format!("connected, but no complete response headers within {} (timeout)", limit_of(limit))
+        }
+        Failure::TimedOut { phase: Phase::Body, limit } => {
+            format!("response body not complete within {} (timeout)", limit_of(limit))
+        }
+        Failure::Resolve(reason) => reason.clone(),
+        Failure::Refused => match &config.unix_socket {
+            Some(path) => format!("connection refused: nothing is listening on {path}"),
+            None => {
+                let host = config.target.url().split('/').nth(2).unwrap_or_default();
+                let with_port = if host.ends_with(']') || !host.contains(':') {
+                    format!("{host}:{}", config.target.port())
+                } else {
+                    host.to_string()
+                };
+                format!("connection refused: nothing is listening on {with_port}")
+            }
+        },
+        Failure::Reset { phase: Phase::Body } => "connection reset while reading the body".into(),
+        Failure::Reset { .. } => "connection reset before a complete response".into(),
+        Failure::Closed => "connection closed before a complete response".into(),
+        Failure::Malformed(why) => format!("not a valid HTTP response: {why}"),
+        Failure::HeadersTooLarge(limit) => format!("response headers larger than {limit} bytes"),
+        Failure::Tls(why) => format!("TLS: {why}"),
+        Failure::Io { phase, reason } => match phase {
+            Phase::Resolve => format!("resolving: {reason}"),
+            Phase::Connect => format!("connecting: {reason}"),
+            Phase::Response => format!("reading the response: {reason}"),
+            Phase::Body => format!("reading the body: {reason}"),
+        },
+    }
+}
+
+/// `200 OK`, `503 Service Unavailable`, or the bare number when it has no name.
+pub fn status_text(status: u16) -> String {
+    match ureq::http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()) {
+        Some(reason) => format!("{status} {reason}"),
+        None => status.to_string(),
+    }
+}
+
+fn push_excerpt(line: &mut String, ex: &Exchange) {
+    let text = excerpt(&ex.body, ex.body_truncated);
+    if !text.is_empty() {
+        line.push_str(": ");
+        line.push_str(&text);
+    }
+}
+
+/// At most ~EXCERPT bytes of a body: whitespace runs folded to one space,
+/// control characters and invalid UTF-8 escaped, trailing whitespace dropped.
+pub fn excerpt(body: &[u8], truncated: bool) -> String {
+    let end = body.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    let mut out = String::new();
+    let mut cut = truncated && end == body.len();
+    for chunk in body[..end].utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if out.len() >= EXCERPT {
+                cut = true;
+                break;
+            }
+            // Runs of whitespace (an HTML page's indentation) become one space,
+            // so the excerpt shows words rather than escaped newlines.
+            if c.is_ascii_whitespace() {
+                if !out.ends_with(' ') {
+                    out.push(' ');
+                }
+                continue;
+            }
+            escape_char(&mut out, c);
+        }
+        if out.len() >= EXCERPT {
+            cut = true;
+            break;
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    if cut {
+        out.push('…');
+    }
+    out
+}
+
+fn escape_char(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if c.is_control() => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+        c => out.push(c),
+    }
+}
+
+/// Escapes every control character, bounds the length, ends with a newline.
+pub fn finish_line(line: String) -> String {
+    let mut out = String::with_capacity(line.len() + 1);
+    for c in line.chars() {
+        if out.len() >= MAX_LINE - 4 {
+            out.push('…');
+            break;
+        }
+        escape_char(&mut out, c);
+    }
+    out.push('\n');
+    out
+}
+
+/// `250ms`, `2s`, `1.5s`: milliseconds below a second, hundredths above.
+pub fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let cs = (ms + 5) / 10;
+    let (secs, frac) = (cs / 100, cs % 100);
+    if frac == 0 {
+        format!("{secs}s")
+    } else {
+        let frac = format!("{frac:02}");
+        format!("{secs}.{}s", frac.trim_end_matches('0'))
+    }
+}
+
+/// Prints the verdict and ends the process: the only exit of the program.
+pub fn finish(verdict: Verdict) -> ! {
+    // A closed stdout or stderr must not change the exit status.
+    if let Some(text) = &verdict.stdout {
+        let _ = std::io::stdout().write_all(text.as_bytes());
+        let _ = std::io::stdout().flush();
+    }
+    if let Some(text) = &verdict.stderr {
+        let _ = std::io::stderr().write_all(text.as_bytes());
+    }
+    std::process::exit(if verdict.healthy { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{parse, Command};
+
+    fn config(args: &[&str]) -> Config {
+        match parse(args.iter().map(Into::into).collect(), |_| None) {
+            Ok(Command::Probe(c)) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn line(args: &[&str], outcome: Outcome) -> String {
+        describe(&config(args), &Probed { outcome, attempts: 1, waited: None })
+    }
+
+    fn exchange(status: u16, location: Option<&str>, body: &[u8]) -> Exchange {
+        Exchange { status, location: location.map(Into::into), body: body.to_vec(), body_truncated: false }
+    }
+
+    #[test]
+    fn status_with_body_excerpt() {
+        let body = br#"{"status": "error", "checks": {"database": "unavailable"}}"#;
+        assert_eq!(
+            line(&["/readyz"], Outcome::UnexpectedStatus(exchange(503, None, body))),
+            r#"healthprobe: GET http://127.0.0.1:8000/readyz: 503 Service Unavailable: {"status": "error", "checks": {"database": "unavailable"}}"#
+        );
+        assert_eq!(
+            line(&[], Outcome::UnexpectedStatus(exchange(204, None, b""))),
+            "healthprobe: GET http://127.0.0.1:8000/healthz: 204 No Content, expected 200"
+        );
+        assert_eq!(
+            line(&["--expect-status", "200-204"], Outcome::UnexpectedStatus(exchange(599, None, b""))),
+            "healthprobe: GET http://127.0.0.1:8000/healthz: 599"
+        );
+        assert!(line(&[], Outcome::UnexpectedStatus(exchange(400, None, b"Bad Request (400)"))).contains("ALLOWED_HOSTS"));
+        assert!(!line(&["-H", "Host: a"], Outcome::UnexpectedStatus(exchange(400, None, b""))).contains("ALLOWED_HOSTS"));
+    }
+
+    #[test]
+    fn redirects_name_the_location_and_the_likely_cause() {
+        let l = line(&["http://127.0.0.1:8000/healthz"], Outcome::UnexpectedStatus(exchange(301, Some("/healthz/"), b"")));
+        assert_eq!(l, "healthprobe: GET http://127.0.0.1:8000/healthz: 301 Moved Permanently to /healthz/; redirects are not followed (Django APPEND_SLASH: probe the path with its trailing slash)");
+        let l = line(&["http://a:81/x?y=1"], Outcome::UnexpectedStatus(exchange(302, Some("http://a:81/x/?y=1"), b"")));
+        assert!(l.contains("APPEND_SLASH"), "{l}");
+        let l = line(&["http://a/x"], Outcome::UnexpectedStatus(exchange(301, Some("https://a/x"), b"")));
+        assert!(l.contains("to https://a/x;") && l.contains("X-Forwarded-Proto"), "{l}");
+        let l = line(&["http://a/x"], Outcome::UnexpectedStatus(exchange(307, Some("/login"), b"")));
+        assert!(l.ends_with("307 Temporary Redirect to /login; redirects are not followed"), "{l}");
+    }
+
+    #[test]
+    fn failures_name_the_limit() {
+        let cases = [
+            (Failure::TimedOut { phase: Phase::Response, limit: Duration::from_millis(1500) }, "no complete response headers within 1.5s"),
+            (Failure::TimedOut { phase: Phase::Connect, limit: Duration::from_secs(2) }, "could not connect within 2s"),
+            (Failure::TimedOut { phase: Phase::Body, limit: Duration::from_millis(250) }, "body not complete within 250ms"),
+            (Failure::Refused, "nothing is listening on 127.0.0.1:8000"),
+            (Failure::Closed, "closed before a complete response"),
+            (Failure::HeadersTooLarge(8191), "larger than 8191 bytes"),
+        ];
+        for (failure, words) in cases {
+            let l = line(&[], Outcome::Failed(failure));
+            assert!(l.starts_with("healthprobe: GET http://127.0.0.1:8000/healthz: "), "{l}");
+            assert!(l.contains(words), "{l} should contain {words}");
+        }
+        assert!(line(&["http://[::1]:9/"], Outcome::Failed(Failure::Refused)).ends_with("on [::1]:9"));
+        assert!(line(&["http://localhost/"], Outcome::Failed(Failure::Refused)).ends_with("on localhost:80"));
+        assert!(line(&["--unix-socket", "/run/g.sock", "http://localhost/"], Outcome::Failed(Failure::Refused))
+            .contains("GET http://localhost/ via unix:/run/g.sock: connection refused: nothing is listening on /run/g.sock"));
+    }
+
+    #[test]
+    fn body_mismatch_and_wait() {
+        let c = config(&["--expect-body", "\"database\": \"ok\"", "--wait", "5s"]);
+        let probed = Probed {
+            outcome: Outcome::BodyMismatch(exchange(200, None, b"{\"database\": \"slow\"}\n")),
+            attempts: 3,
+            waited: Some(Duration::from_millis(5003)),
+        };
+        assert_eq!(
+            describe(&c, &probed),
+            r#"healthprobe: GET http://127.0.0.1:8000/healthz: still unhealthy after 5s (3 attempts); last: 200 OK but the body does not contain '"database": "ok"' (21 bytes read): {"database": "slow"}"#
+        );
+    }
+
+    #[test]
+    fn hostile_bytes_are_escaped_and_bounded() {
+        let body: Vec<u8> = b"a\r\nb\x1b[31m\x00\xff\xfe\tz".to_vec();
+        assert_eq!(excerpt(&body, false), r"a b\u{1b}[31m\u{0}\xff\xfe z");
+        assert_eq!(excerpt(b"<p>\n    <b>x</b>\r\n\r\n", false), "<p> <b>x</b>");
+        let long = vec![b'x'; 5000];
+        let e = excerpt(&long, true);
+        assert!(e.len() <= EXCERPT + 4 && e.ends_with('…'));
+        let e = excerpt(&[0u8; 5000], false);
+        assert!(e.len() <= EXCERPT + 10 && e.ends_with('…'), "{e}");
+        let all: Vec<u8> = (0..=255).cycle().take(10_000).collect();
+        let l = finish_line(line(&[], Outcome::UnexpectedStatus(exchange(500, Some(std::str::from_utf8(&[b'/'; 3000]).unwrap()), &all))));
+        assert!(l.len() <= MAX_LINE && l.ends_with('\n') && l.matches('\n').count() == 1);
+        assert!(!l[..l.len() - 1].chars().any(char::is_control));
+        assert_eq!(finish_line("a\nb".into()), "a\\nb\n");
+    }
+
+    #[test]
+    fn verdicts() {
+        let healthy = Probed { outcome: Outcome::Healthy(exchange(200, None, b"")), attempts: 1, waited: None };
+        assert_eq!(verdict(&config(&[]), &healthy), Verdict { stdout: None, stderr: None, healthy: true });
+        let v = verdict(&config(&["-v"]), &healthy);
+        assert_eq!(v.stderr.as_deref(), Some("healthprobe: GET http://127.0.0.1:8000/healthz: 200 OK\n"));
+        let failed = Probed { outcome: Outcome::Failed(Failure::Closed), attempts: 1, waited: None };
+        assert_eq!(verdict(&config(&["-q"]), &failed), Verdict { stdout: None, stderr: None, healthy: false });
+        assert!(!verdict(&config(&[]), &failed).healthy);
+        let u = usage(&UsageError("unknown option '--x'".into()));
+        assert_eq!(u.stderr.as_deref(), Some("healthprobe: unknown option '--x' (see --help)\n"));
+        assert!(!u.healthy);
+        assert!(version().stdout.unwrap().starts_with("healthprobe 0."));
+    }
+
+    #[test]
+    fn deadline_lines() {
+        assert_eq!(
+            deadline_line(&config(&["-t", "1.5s", "/readyz"]), Duration::from_millis(1500)),
+            "healthprobe: GET http://127.0.0.1:8000/readyz: no answer within 1.5s (deadline)\n"
+        );
+        assert_eq!(
+            deadline_line(&config(&["-X", "HEAD", "--wait", "30s"]), Duration::from_secs(30)),
+            "healthprobe: HEAD http://127.0.0.1:8000/healthz: still unhealthy after 30s (--wait)\n"
+        );
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human(Duration::from_millis(250)), "250ms");
+        assert_eq!(human(Duration::from_secs(2)), "2s");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human(Duration::from_millis(30_020)), "30.02s");
+        assert_eq!(human(Duration::from_millis(1199)), "1.2s");
+        assert_eq!(human(Duration::from_millis(1994)), "1.99s");
+        assert_eq!(human(Duration::from_millis(1996)), "2s");
+        assert_eq!(human(Duration::from_millis(999)), "999ms");
+    }
+}

@@ -1,0 +1,127 @@
+//! The exits that cannot wait for `report::finish`: a deadline that I/O
+//! overran, a termination signal, a panic. Each ends the process with 1.
+//!
+//! Kubernetes does not kill an exec probe that timed out, so a stuck probe
+//! would pile up; a timer signal ends it whatever the I/O is doing. A signal
+//! rather than a thread keeps the common probe free of a thread start. The
+//! libc calls are declared here instead of pulling in the `libc` crate: std
+//! already links libc, and these four have the same signature on every Linux.
+
+use std::ffi::{c_int, c_long};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const SIGHUP: c_int = 1;
+const SIGINT: c_int = 2;
+const SIGILL: c_int = 4;
+const SIGTRAP: c_int = 5;
+const SIGABRT: c_int = 6;
+const SIGFPE: c_int = 8;
+const SIGALRM: c_int = 14;
+const SIGTERM: c_int = 15;
+const ITIMER_REAL: c_int = 0;
+/// Exit status for every abnormal end: Docker reserves 2, a panic gives 101.
+const EXIT_UNHEALTHY: c_int = 1;
+
+#[repr(C)]
+struct Timeval {
+    tv_sec: c_long,
+    tv_usec: c_long,
+}
+
+#[repr(C)]
+struct Itimerval {
+    it_interval: Timeval,
+    it_value: Timeval,
+}
+
+extern "C" {
+    fn signal(signum: c_int, handler: usize) -> usize;
+    fn setitimer(which: c_int, new: *const Itimerval, old: *mut Itimerval) -> c_int;
+    fn write(fd: c_int, buf: *const u8, count: usize) -> isize;
+    fn _exit(status: c_int) -> !;
+}
+
+static DEADLINE_LINE: OnceLock<String> = OnceLock::new();
+static QUIET: AtomicBool = AtomicBool::new(false);
+const SIGNAL_LINE: &str = "healthprobe: stopped by a signal before an answer\n";
+const CRASH_LINE: &str = "healthprobe: internal error (the process crashed)\n";
+
+/// Installs the panic hook and the SIGTERM, SIGINT and SIGHUP handlers.
+pub fn install() {
+    std::panic::set_hook(Box::new(|info| {
+        if !QUIET.load(Ordering::Relaxed) {
+            let line = crate::report::finish_line(format!("healthprobe: internal error: {info}"));
+            write_stderr(&line);
+        }
+        // SAFETY: _exit ends the process at once; nothing is left to unwind.
+        unsafe { _exit(EXIT_UNHEALTHY) }
+    }));
+    for sig in [SIGHUP, SIGINT, SIGTERM] {
+        // SAFETY: the handler only calls async-signal-safe write and _exit.
+        unsafe { signal(sig, on_signal as extern "C" fn(c_int) as usize) };
+    }
+    // The release build panics with an immediate abort (no unwinder, no
+    // backtrace printer: half the binary), which raises SIGILL or SIGABRT;
+    // std's stack-overflow handler also ends in abort. They exit 1 too.
+    for sig in [SIGILL, SIGTRAP, SIGABRT, SIGFPE] {
+        // SAFETY: as above.
+        unsafe { signal(sig, on_crash as extern "C" fn(c_int) as usize) };
+    }
+}
+
+/// Silences the lines printed from here (`--quiet`).
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Ends the process with `line` on stderr once `after` has passed. Armed once.
+pub fn arm(after: Duration, line: String) {
+    if DEADLINE_LINE.set(line).is_err() {
+        return;
+    }
+    let timer = Itimerval {
+        it_interval: Timeval { tv_sec: 0, tv_usec: 0 },
+        it_value: Timeval {
+            tv_sec: after.as_secs() as c_long,
+            tv_usec: after.subsec_micros() as c_long,
+        },
+    };
+    // SAFETY: plain system calls on values that live across the calls.
+    unsafe {
+        signal(SIGALRM, on_alarm as extern "C" fn(c_int) as usize);
+        setitimer(ITIMER_REAL, &timer, std::ptr::null_mut());
+    }
+}
+
+fn write_stderr(text: &str) {
+    // SAFETY: write(2) on a valid buffer; a failure (closed stderr) is ignored.
+    unsafe { write(2, text.as_ptr(), text.len()) };
+}
+
+extern "C" fn on_alarm(_: c_int) {
+    if !QUIET.load(Ordering::Relaxed) {
+        if let Some(line) = DEADLINE_LINE.get() {
+            write_stderr(line);
+        }
+    }
+    // SAFETY: async-signal-safe.
+    unsafe { _exit(EXIT_UNHEALTHY) }
+}
+
+extern "C" fn on_signal(_: c_int) {
+    if !QUIET.load(Ordering::Relaxed) {
+        write_stderr(SIGNAL_LINE);
+    }
+    // SAFETY: async-signal-safe.
+    unsafe { _exit(EXIT_UNHEALTHY) }
+}
+
+extern "C" fn on_crash(_: c_int) {
+    if !QUIET.load(Ordering::Relaxed) {
+        write_stderr(CRASH_LINE);
+    }
+    // SAFETY: async-signal-safe.
+    unsafe { _exit(EXIT_UNHEALTHY) }
+}
