@@ -1,10 +1,6 @@
 //! healthprobe: parse → probe → report → exit. See README.md for the map.
 
-mod cli;
-mod probe;
-mod report;
-mod target;
-mod watchdog;
+use healthprobe::{cli, probe, report, watchdog};
 
 use std::time::Duration;
 

@@ -1,0 +1,9 @@
+//! healthprobe as a library: the pure parts (`cli`, `target`, `report`) and
+//! the probe itself, so that tests and fuzz targets reach them directly. The
+//! executable is `src/main.rs`.
+
+pub mod cli;
+pub mod probe;
+pub mod report;
+pub mod target;
+pub mod watchdog;
