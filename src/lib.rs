@@ -2,6 +2,7 @@
 //! the probe itself, so that tests and fuzz targets reach them directly. The
 //! executable is `src/main.rs`.
 
+pub mod arena;
 pub mod cli;
 pub mod probe;
 pub mod report;

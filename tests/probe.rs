@@ -82,6 +82,18 @@ fn serve_on(
     serve_with(listener, true, Arc::new(handler))
 }
 
+/// A server on ::1 only, on a port where 127.0.0.1 refuses: the ports of the
+/// two families are separate, and a parallel test may hold the IPv4 twin.
+fn serve_v6_only(handler: impl Fn(&mut TcpStream, &Request) + Send + Sync + Clone + 'static) -> Server {
+    loop {
+        let listener = TcpListener::bind("[::1]:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if TcpStream::connect(("127.0.0.1", port)).is_err() {
+            return serve_on(listener, handler);
+        }
+    }
+}
+
 fn serve_raw(handler: impl Fn(&mut TcpStream, &Request) + Send + Sync + 'static) -> Server {
     serve_with(TcpListener::bind("127.0.0.1:0").unwrap(), false, Arc::new(handler))
 }
@@ -150,7 +162,7 @@ fn reply(stream: &mut TcpStream, status: &str, headers: &[&str], body: &str) {
     let _ = stream.write_all(text.as_bytes());
 }
 
-fn status(code: &'static str) -> impl Fn(&mut TcpStream, &Request) + Send + Sync {
+fn status(code: &'static str) -> impl Fn(&mut TcpStream, &Request) + Send + Sync + Clone {
     move |s, _| reply(s, code, &[], "")
 }
 
@@ -484,7 +496,7 @@ fn free_port() -> u16 {
 fn localhost_reaches_v4_only_and_v6_only() {
     let v4 = serve(status("200 OK"));
     assert_healthy(&probe(&[&format!("http://localhost:{}/healthz", v4.port())]), "v4-only");
-    let v6 = serve_on(TcpListener::bind("[::1]:0").unwrap(), status("200 OK"));
+    let v6 = serve_v6_only(status("200 OK"));
     assert_healthy(&probe(&[&format!("http://localhost:{}/healthz", v6.port())]), "v6-only");
     assert_healthy(&probe(&[&format!("http://app.localhost:{}/healthz", v6.port())]), "*.localhost");
     assert_healthy(&probe(&[&format!("http://[::1]:{}/healthz", v6.port())]), "IPv6 literal");
@@ -744,7 +756,7 @@ fn empty_root_resolves_localhost() {
     std::fs::create_dir_all(&root).unwrap();
     std::fs::copy(&bin, root.join("healthprobe")).unwrap();
     let v4 = serve(status("200 OK"));
-    let v6 = serve_on(TcpListener::bind("[::1]:0").unwrap(), status("200 OK"));
+    let v6 = serve_v6_only(status("200 OK"));
     for (server, what) in [(&v4, "v4"), (&v6, "v6")] {
         let url = format!("http://localhost:{}/healthz", server.port());
         let mut cmd = Command::new("unshare");
