@@ -4,6 +4,9 @@ CARGO ?= cargo
 MUSL  := x86_64-unknown-linux-musl
 DIST  := dist
 BIN   := $(DIST)/healthprobe-linux-amd64
+TLS_BIN := $(DIST)/healthprobe-tls-linux-amd64
+# ring, the TLS build's crypto, compiles C for the target: Debian's musl-tools.
+MUSL_CC ?= musl-gcc
 
 .PHONY: static test test-unit test-static test-e2e demo bench clean
 
@@ -19,6 +22,10 @@ static:
 		--target $(MUSL) -Zbuild-std=std,panic_abort
 	@mkdir -p $(DIST)
 	cp target/$(MUSL)/release/healthprobe $(BIN)
+	@command -v $(MUSL_CC) >/dev/null || { echo "make static: the TLS build needs $(MUSL_CC) (apt-get install musl-tools)" >&2; exit 1; }
+	CC_x86_64_unknown_linux_musl=$(MUSL_CC) RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) +nightly build --release --locked \
+		--target $(MUSL) -Zbuild-std=std,panic_abort --features tls
+	cp target/$(MUSL)/release/healthprobe $(TLS_BIN)
 
 # Every test: unit and integration tests against the debug build, the same
 # integration tests against the static release binary, then end-to-end.
@@ -26,9 +33,11 @@ test: test-unit test-static test-e2e
 
 test-unit:
 	$(CARGO) test --locked
+	$(CARGO) test --locked --features tls --lib --test tls --test unix
 
 test-static: static
-	HEALTHPROBE_BIN=$(abspath $(BIN)) $(CARGO) test --locked --test probe
+	HEALTHPROBE_BIN=$(abspath $(BIN)) $(CARGO) test --locked --test probe --test unix
+	HEALTHPROBE_BIN=$(abspath $(TLS_BIN)) $(CARGO) test --locked --features tls --test tls --test unix
 
 test-e2e: static
 	@if [ -f tests/e2e/run.sh ]; then bash tests/e2e/run.sh; else echo "e2e: not present yet"; fi
@@ -41,3 +50,52 @@ bench: static
 
 clean:
 	rm -rf target $(DIST)
+
+# ---------------------------------------------------------------------------
+# Release artifacts for every platform: build/ (see build/README.md).
+# Needs build/install-deps.sh once (make dist-deps; CI runs it).
+.PHONY: dist-deps dist size image test-qemu repro
+
+dist-deps:
+	bash build/install-deps.sh
+
+# dist/healthprobe-linux-ARCH, dist/healthprobe-tls-linux-ARCH, dist/SHA256SUMS.
+dist:
+	bash build/dist.sh
+
+# The Markdown size table for the README; fails over the size budgets.
+size: dist
+	bash build/size.sh
+
+# dist/healthprobe-oci.tar (and -tls-): amd64 + arm64 OCI index, then checked
+# with skopeo and by unpacking the layer.
+image: dist
+	bash build/image.sh
+	bash build/verify-image.sh
+
+# The integration tests against every dist artifact, natively or under qemu-user.
+test-qemu: dist
+	bash build/test-qemu.sh
+
+# Two clean builds from two checkouts at different paths: identical bytes.
+repro:
+	bash build/repro.sh
+
+# ---------------------------------------------------------------------------
+# Reliability (RELIABILITY.md): randomised hostile servers, CPU starvation,
+# 500 probes at once, a full backlog, peak RSS, least privilege under strace,
+# signals and SIGPIPE, all against the static build. (`cargo test` also runs
+# tests/hostile.rs, tests/reliability.rs and tests/fuzz_corpus.rs against the
+# debug build; the parts that need the static build skip there with a note.)
+.PHONY: test-reliability fuzz
+
+test-reliability: static
+	@command -v strace >/dev/null && command -v unshare >/dev/null || { \
+		apt-get update && apt-get install -y -o DPkg::Lock::Timeout=600 strace util-linux; }
+	HEALTHPROBE_BIN=$(abspath $(BIN)) HEALTHPROBE_TLS_BIN=$(abspath $(TLS_BIN)) \
+		$(CARGO) test --locked --test hostile --test reliability --test fuzz_corpus -- --test-threads=1
+
+# Long fuzz runs: every target for FUZZ_SECONDS (default 180) each, then
+# `cargo fuzz cmin`, growing fuzz/corpus/ (needs nightly; installs cargo-fuzz).
+fuzz:
+	bash fuzz/run.sh

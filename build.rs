@@ -3,6 +3,4 @@ fn main() {
     let target = std::env::var("TARGET").unwrap_or_default();
     println!("cargo:rustc-env=HEALTHPROBE_TARGET={target}");
     println!("cargo:rerun-if-changed=build.rs");
-    // The `tls` feature arrives with the TLS build; until then cfg!(feature = "tls") is false.
-    println!("cargo::rustc-check-cfg=cfg(feature, values(\"tls\"))");
 }

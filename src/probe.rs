@@ -16,6 +16,7 @@ use ureq::unversioned::transport::{
 use ureq::{Agent, Timeout};
 
 use crate::cli::{Config, Method};
+use crate::connect::{TlsConnector, UnixConnector};
 use crate::target::Addresses;
 
 /// The most body ever read: enough for any health document, and a bound on
@@ -64,6 +65,9 @@ pub struct Exchange {
 pub enum Phase {
     Resolve,
     Connect,
+    /// TCP connected, the TLS handshake not finished.
+    #[cfg(feature = "tls")]
+    Handshake,
     Response,
     Body,
 }
@@ -118,10 +122,19 @@ pub fn run(config: &Config) -> Probed {
 
 fn attempt(config: &Config, limit: Duration) -> Outcome {
     let connected = Arc::new(AtomicBool::new(false));
+    // With a Unix socket, TcpConnector passes its connection on, and the
+    // URL's host is only the Host header: nothing to look up.
+    let addresses = match config.unix_socket {
+        Some(_) => Addresses::Known(vec![(std::net::Ipv4Addr::UNSPECIFIED, 0).into()]),
+        None => config.target.addresses(),
+    };
     let agent = Agent::with_parts(
         agent_config(limit),
-        ().chain(TcpConnector::default()).chain(MarkConnected(connected.clone())),
-        FixedResolver(config.target.addresses()),
+        UnixConnector(config.unix_socket.clone())
+            .chain(TcpConnector::default())
+            .chain(MarkConnected(connected.clone()))
+            .chain(TlsConnector::new(&config.tls)),
+        FixedResolver(addresses),
     );
     let url = config.target.url();
     let result = match config.method {
@@ -237,6 +250,11 @@ fn failure(error: ureq::Error, phase: Phase, limit: Duration) -> Failure {
         ureq::Error::Timeout(Timeout::Resolve) => Failure::TimedOut { phase: Phase::Resolve, limit },
         ureq::Error::Timeout(_) => Failure::TimedOut { phase, limit },
         ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => Failure::TimedOut { phase, limit },
+        #[cfg(feature = "tls")]
+        ureq::Error::Other(e) if e.is::<crate::connect::HandshakeError>() => match e.downcast_ref() {
+            Some(crate::connect::HandshakeError::Failed(why)) => Failure::Tls(why.clone()),
+            _ => Failure::TimedOut { phase: Phase::Handshake, limit },
+        },
         ureq::Error::Io(e) if e.kind() == io::ErrorKind::NotFound && phase == Phase::Connect => {
             // Our resolver's error: the message names the host.
             Failure::Resolve(e.to_string())

@@ -87,6 +87,11 @@ pub fn deadline_line(config: &Config, limit: Duration) -> String {
     line.push_str(if config.wait.is_some() { ": still unhealthy after " } else { ": no answer within " });
     line.push_str(&human(limit));
     line.push_str(if config.wait.is_some() { " (--wait)\n" } else { " (deadline)\n" });
+    if line.len() > MAX_LINE {
+        // A long URL or socket path: cut like every other line.
+        line.pop();
+        return finish_line(line);
+    }
     line
 }
 
@@ -144,6 +149,10 @@ fn failure_text(config: &Config, failure: &Failure) -> String {
         Failure::TimedOut { phase: Phase::Connect, limit } => {
             format!("could not connect within {} (timeout)", limit_of(limit))
         }
+        #[cfg(feature = "tls")]
+        Failure::TimedOut { phase: Phase::Handshake, limit } => {
+            format!("connected, but the TLS handshake did not finish within {} (timeout)", limit_of(limit))
+        }
         Failure::TimedOut { phase: Phase::Response, limit } => {
             format!("connected, but no complete response headers within {} (timeout)", limit_of(limit))
         }
@@ -172,6 +181,8 @@ fn failure_text(config: &Config, failure: &Failure) -> String {
         Failure::Io { phase, reason } => match phase {
             Phase::Resolve => format!("resolving: {reason}"),
             Phase::Connect => format!("connecting: {reason}"),
+            #[cfg(feature = "tls")]
+            Phase::Handshake => format!("during the TLS handshake: {reason}"),
             Phase::Response => format!("reading the response: {reason}"),
             Phase::Body => format!("reading the body: {reason}"),
         },
@@ -245,12 +256,19 @@ fn escape_char(out: &mut String, c: char) {
 /// Escapes every control character, bounds the length, ends with a newline.
 pub fn finish_line(line: String) -> String {
     let mut out = String::with_capacity(line.len() + 1);
+    // An escape is up to 6 bytes and a char up to 4, so the cut is made at the
+    // last whole piece that leaves room for '…' (3 bytes) and the newline.
+    let mut fits = 0;
     for c in line.chars() {
-        if out.len() >= MAX_LINE - 4 {
+        escape_char(&mut out, c);
+        if out.len() <= MAX_LINE - 4 {
+            fits = out.len();
+        }
+        if out.len() > MAX_LINE - 1 {
+            out.truncate(fits);
             out.push('…');
             break;
         }
-        escape_char(&mut out, c);
     }
     out.push('\n');
     out
