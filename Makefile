@@ -21,11 +21,11 @@ static:
 	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) +nightly build --release --locked \
 		--target $(MUSL) -Zbuild-std=std,panic_abort
 	@mkdir -p $(DIST)
-	cp target/$(MUSL)/release/healthprobe $(BIN)
+	cp target/$(MUSL)/release/healthprobe $(BIN).new && mv -f $(BIN).new $(BIN)
 	@command -v $(MUSL_CC) >/dev/null || { echo "make static: the TLS build needs $(MUSL_CC) (apt-get install musl-tools)" >&2; exit 1; }
 	CC_x86_64_unknown_linux_musl=$(MUSL_CC) RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) +nightly build --release --locked \
 		--target $(MUSL) -Zbuild-std=std,panic_abort --features tls
-	cp target/$(MUSL)/release/healthprobe $(TLS_BIN)
+	cp target/$(MUSL)/release/healthprobe $(TLS_BIN).new && mv -f $(TLS_BIN).new $(TLS_BIN)
 
 # Every test: unit and integration tests against the debug build, the same
 # integration tests against the static release binary, then end-to-end.

@@ -100,6 +100,7 @@ pub struct Probed {
 /// the wait is over. Each attempt is bounded by `--timeout` and by what is
 /// left of the wait.
 pub fn run(config: &Config) -> Probed {
+    forget_environment();
     let Some(wait) = config.wait else {
         return Probed { outcome: attempt(config, config.timeout), attempts: 1, waited: None };
     };
@@ -179,6 +180,22 @@ fn attempt(config: &Config, limit: Duration) -> Outcome {
         Ok(false) => Outcome::BodyMismatch(exchange),
         Err(e) => Outcome::Failed(failure(ureq::Error::from(e), Phase::Body, limit)),
     }
+}
+
+/// Empties the process environment. ureq's `Config::default()` looks up eight
+/// proxy variables on every agent, even though `agent_config` then turns
+/// proxies off; each lookup scans the whole environment, ~300 instructions a
+/// variable, and a Kubernetes pod's service links make that hundreds. By now
+/// `cli.rs` has read every variable the probe uses, and the probe starts no
+/// other process, so the lookups may as well find an empty list.
+fn forget_environment() {
+    extern "C" {
+        static mut environ: *const *const std::ffi::c_char;
+    }
+    static EMPTY: [usize; 1] = [0];
+    // SAFETY: no other thread exists yet to read the environment, and the
+    // replacement is a valid, NULL-terminated, never-freed list.
+    unsafe { environ = EMPTY.as_ptr().cast() };
 }
 
 /// Every default that matters, set on purpose.

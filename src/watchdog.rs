@@ -63,8 +63,10 @@ pub fn install() {
         unsafe { signal(sig, on_signal as extern "C" fn(c_int) as usize) };
     }
     // The release build panics with an immediate abort (no unwinder, no
-    // backtrace printer: half the binary), which raises SIGILL or SIGABRT;
-    // std's stack-overflow handler also ends in abort. They exit 1 too.
+    // backtrace printer: half the binary), which raises SIGILL or SIGABRT.
+    // They exit 1 too. (A stack overflow would still die of SIGSEGV: that
+    // build of std installs no overflow handler, and a handler of ours would
+    // need an alternate stack. Nothing here recurses.)
     for sig in [SIGILL, SIGTRAP, SIGABRT, SIGFPE] {
         // SAFETY: as above.
         unsafe { signal(sig, on_crash as extern "C" fn(c_int) as usize) };
