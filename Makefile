@@ -29,7 +29,7 @@ static:
 
 # Every test: unit and integration tests against the debug build, the same
 # integration tests against the static release binary, then end-to-end.
-test: test-unit test-static test-e2e
+test: test-unit test-static test-reliability test-e2e
 
 test-unit:
 	$(CARGO) test --locked

@@ -367,6 +367,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if nanos == 0 {
         return Err("must be greater than zero".into());
     }
+    if nanos < 1_000_000 {
+        return Err("must be at least 1ms".into());
+    }
     if nanos > MAX_DURATION.as_nanos() {
         return Err("too long (at most 24h)".into());
     }
@@ -462,7 +465,7 @@ mod tests {
         for (text, ms) in ok {
             assert_eq!(parse_duration(text).unwrap().as_millis(), ms, "{text}");
         }
-        for bad in ["", "0", "0s", "0ms", "-1", "-1s", "1h", "abc", "1.2.3", "s", ".", "1 s", "25h", "999999999999999999"] {
+        for bad in ["", "0", "0s", "0ms", "-1", "-1s", "1h", "abc", "1.2.3", "s", ".", "1 s", "25h", "999999999999999999", "0.5ms", "0.0001"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
         }
         assert_eq!(parse_duration("1.5ms").unwrap(), Duration::from_micros(1500));
