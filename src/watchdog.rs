@@ -18,6 +18,9 @@ const SIGILL: c_int = 4;
 const SIGTRAP: c_int = 5;
 const SIGABRT: c_int = 6;
 const SIGFPE: c_int = 8;
+const SIGPIPE: c_int = 13;
+/// `SIG_IGN` is 1 on every Linux.
+const IGNORE: usize = 1;
 const SIGALRM: c_int = 14;
 const SIGTERM: c_int = 15;
 const ITIMER_REAL: c_int = 0;
@@ -48,8 +51,12 @@ static QUIET: AtomicBool = AtomicBool::new(false);
 const SIGNAL_LINE: &str = "healthprobe: stopped by a signal before an answer\n";
 const CRASH_LINE: &str = "healthprobe: internal error (the process crashed)\n";
 
-/// Installs the panic hook and the SIGTERM, SIGINT and SIGHUP handlers.
+/// Installs the panic hook and the signal handlers, and ignores SIGPIPE (as
+/// Rust's start-up would: main.rs starts without it), so that a closed pipe
+/// is an error to handle, not a death by signal.
 pub fn install() {
+    // SAFETY: setting a disposition has no preconditions.
+    unsafe { signal(SIGPIPE, IGNORE) };
     std::panic::set_hook(Box::new(|info| {
         if !QUIET.load(Ordering::Relaxed) {
             let line = crate::report::finish_line(format!("healthprobe: internal error: {info}"));
