@@ -8,7 +8,7 @@ TLS_BIN := $(DIST)/healthprobe-tls-linux-amd64
 # ring, the TLS build's crypto, compiles C for the target: Debian's musl-tools.
 MUSL_CC ?= musl-gcc
 
-.PHONY: static test test-unit test-static test-e2e demo bench clean
+.PHONY: static static-http static-tls test test-unit test-static test-e2e test-dist demo bench clean
 
 # The HTTP-only static executable for x86_64. Built with the nightly
 # toolchain's -Z build-std and an immediate-abort panic: that drops std's
@@ -16,20 +16,29 @@ MUSL_CC ?= musl-gcc
 # A panic then raises SIGILL, which src/watchdog.rs turns into exit 1.
 RELEASE_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static \
 	-Zunstable-options -Cpanic=immediate-abort
-static:
+static: static-http static-tls
+
+static-http:
 	@rustup target list --installed --toolchain nightly | grep -qx $(MUSL) || rustup target add --toolchain nightly $(MUSL)
 	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) +nightly build --release --locked \
 		--target $(MUSL) -Zbuild-std=std,panic_abort
 	@mkdir -p $(DIST)
 	cp target/$(MUSL)/release/healthprobe $(BIN).new && mv -f $(BIN).new $(BIN)
+
+# The TLS build, dist/healthprobe-tls-linux-amd64 (rustls; ring compiles C).
+static-tls: static-http
 	@command -v $(MUSL_CC) >/dev/null || { echo "make static: the TLS build needs $(MUSL_CC) (apt-get install musl-tools)" >&2; exit 1; }
 	CC_x86_64_unknown_linux_musl=$(MUSL_CC) RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) +nightly build --release --locked \
 		--target $(MUSL) -Zbuild-std=std,panic_abort --features tls
 	cp target/$(MUSL)/release/healthprobe $(TLS_BIN).new && mv -f $(TLS_BIN).new $(TLS_BIN)
 
-# Every test: unit and integration tests against the debug build, the same
-# integration tests against the static release binary, then end-to-end.
-test: test-unit test-static test-reliability test-e2e
+# Every test: unit and integration tests against the debug build; the same
+# against the static builds; reliability; end-to-end against Gunicorn, nginx
+# and PostgreSQL; then every platform's artifacts (under qemu-user), the OCI
+# image, and two clean builds compared byte for byte.
+test: test-unit test-static test-reliability test-e2e test-dist
+
+test-dist: test-qemu image repro
 
 test-unit:
 	$(CARGO) test --locked
@@ -39,13 +48,13 @@ test-static: static
 	HEALTHPROBE_BIN=$(abspath $(BIN)) $(CARGO) test --locked --test probe --test unix
 	HEALTHPROBE_BIN=$(abspath $(TLS_BIN)) $(CARGO) test --locked --features tls --test tls --test unix
 
-test-e2e: static
+test-e2e: static-http
 	@if [ -f tests/e2e/run.sh ]; then bash tests/e2e/run.sh; else echo "e2e: not present yet"; fi
 
-demo: static
+demo: static-http
 	bash examples/demo.sh
 
-bench: static
+bench: static-http
 	bash bench/run.sh
 
 clean:

@@ -17,7 +17,7 @@ static ALLOCATOR: healthprobe::arena::Arena = healthprobe::arena::Arena::new();
 
 /// How far past its deadline the watchdog lets a probe run before ending it.
 /// ureq's own deadline normally answers first, with a more precise reason.
-const WATCHDOG_MARGIN: Duration = Duration::from_millis(60);
+const WATCHDOG_MARGIN: Duration = Duration::from_millis(100);
 
 #[no_mangle]
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {

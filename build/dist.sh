@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# build/dist.sh [ARCH...]        (make dist; default: every ARCH in build/targets.sh)
+#
+# Static musl executables, linked by rust-lld, named as DESIGN.md says:
+#   dist/healthprobe-linux-ARCH      HTTP only (default features)
+#   dist/healthprobe-tls-linux-ARCH  --features tls, built only once Cargo.toml
+#                                    lists a `tls` feature under [features]
+#   dist/SHA256SUMS                  over every healthprobe-*linux-* in dist/
+#
+# How (see build/README.md for why):
+#   DIST_STD=build-std (default)  every target: `cargo +nightly -Z build-std=std,panic_abort`
+#       with std's default features off and -C panic=immediate-abort (as
+#       `make static`; DIST_PANIC=abort keeps the panic hook instead), linked
+#       against Debian's musl-dev:ARCH and a libunwind built from rust-src.
+#   DIST_STD=stable  amd64, arm64 and 386 with the stable toolchain's prebuilt
+#       rust-std (rustup target add); the others still need build-std.
+# Other knobs: DIST_DIR (dist), DIST_TARGET_DIR (target/dist), DIST_NIGHTLY
+# (nightly), DIST_STABLE (stable), DIST_PANIC (immediate-abort).
+#
+# Each artifact is checked here: `file` says statically linked, there is no
+# PT_INTERP, and `--version` (natively or under qemu) names the triple and the
+# features. Paths of this machine are remapped out, so two builds from
+# different checkouts give the same bytes (build/repro.sh proves it).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=build/targets.sh
+source "$ROOT/build/targets.sh"
+
+DIST_DIR=${DIST_DIR:-$ROOT/dist}
+TARGET_DIR=${DIST_TARGET_DIR:-$ROOT/target/dist}
+MODE=${DIST_STD:-build-std}
+NIGHTLY=${DIST_NIGHTLY:-nightly}
+STABLE=${DIST_STABLE:-stable}
+PANIC=${DIST_PANIC:-immediate-abort}   # or "abort": panic=abort, the hook runs
+CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
+case $MODE in build-std|stable) ;; *) echo "dist: DIST_STD must be build-std or stable" >&2; exit 2 ;; esac
+
+mkdir -p "$DIST_DIR" "$TARGET_DIR"
+DIST_DIR=$(cd "$DIST_DIR" && pwd) TARGET_DIR=$(cd "$TARGET_DIR" && pwd)
+cd "$ROOT"
+
+name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' Cargo.toml | head -1)
+if sed -n '/^\[features\]/,/^\[/p' Cargo.toml | grep -q '^tls *='; then
+  variants=(http tls)
+else
+  variants=(http)
+  echo "dist: Cargo.toml has no [features] tls yet: building the HTTP-only artifacts"
+fi
+
+if [ $# -eq 0 ]; then read -r -a arches <<<"$(hp_arches)"; else arches=("$@"); fi
+
+join_us() { local IFS=$'\x1f'; printf '%s' "$*"; }
+
+build() { # build ARCH VARIANT
+  hp_target "$1" || return 1
+  local variant=$2 toolchain std features=() flags cflags sysroot commit
+  local out="$DIST_DIR/$name-linux-$ARCH"
+  [ "$variant" = tls ] && { features=(--features tls); out="$DIST_DIR/$name-tls-linux-$ARCH"; }
+  std=build-std toolchain=$NIGHTLY
+  if [ "$MODE" = stable ]; then case $ARCH in amd64|arm64|386) std=prebuilt toolchain=$STABLE ;; esac; fi
+
+  sysroot=$(rustc "+$toolchain" --print sysroot)
+  commit=$(rustc "+$toolchain" -vV | sed -n 's/^commit-hash: //p')
+  # Later prefixes win in rustc, so the target dir (maybe inside ROOT) comes last.
+  flags=(-C target-feature=+crt-static -C relocation-model=static
+         "--remap-path-prefix=$CARGO_HOME=/cargo"
+         "--remap-path-prefix=$sysroot/lib/rustlib/src/rust=/rustc/$commit"
+         "--remap-path-prefix=$ROOT=/build"
+         "--remap-path-prefix=$TARGET_DIR=/target")
+  local cargo=(cargo "+$toolchain" build --release --locked --target "$RUST")
+  if [ "$std" = build-std ]; then
+    local lib
+    lib=$("$ROOT/build/musl-sysroot.sh" "$ARCH" "$TARGET_DIR/musl-sysroot" "$toolchain")
+    flags+=(-C link-self-contained=no -L "native=$lib"
+            -Z "pre-link-arg=$lib/crt1.o" -Z "pre-link-arg=$lib/crti.o" -C "link-arg=$lib/crtn.o")
+    cargo+=(-Z build-std=std,panic_abort -Z build-std-features=)
+    # As `make static`: a panic traps at once (no unwinder, no backtrace printer
+    # linked) and src/watchdog.rs turns SIGILL/SIGTRAP into exit 1.
+    [ "$PANIC" = immediate-abort ] && flags+=(-Z unstable-options -C panic=immediate-abort)
+  fi
+  cflags="-ffile-prefix-map=$CARGO_HOME=/cargo"
+  [ "$ARCH" = armv6 ] && cflags+=" -march=armv6 -mfloat-abi=soft"   # clang's "arm" is armv4t
+
+  local u=${RUST//-/_} start=$SECONDS
+  echo "dist: $ARCH $variant ($RUST, $std, $toolchain)"
+  env CARGO_TARGET_DIR="$TARGET_DIR" \
+      CARGO_ENCODED_RUSTFLAGS="$(join_us "${flags[@]}")" \
+      "CARGO_TARGET_${u^^}_LINKER=rust-lld" \
+      "CC_$u=clang" "AR_$u=llvm-ar" "CFLAGS_$u=$cflags" \
+      "${cargo[@]}" ${features[@]+"${features[@]}"}
+  install -m 0755 "$TARGET_DIR/$RUST/release/$name" "$out"
+  check "$out" "$variant"
+  echo "dist: $(basename "$out"): $(stat -c %s "$out") bytes, $((SECONDS - start))s"
+}
+
+check() { # check FILE VARIANT  (uses ARCH RUST QEMU from hp_target)
+  local f=$1 variant=$2 desc version want=http
+  desc=$(file -b "$f")
+  case $desc in *"statically linked"*) ;; *) echo "dist: $f is not statically linked: $desc" >&2; return 1 ;; esac
+  if readelf -lW "$f" | grep -q INTERP; then echo "dist: $f has a PT_INTERP" >&2; return 1; fi
+  if [ "$QEMU" = - ]; then version=$("$f" --version); else version=$($QEMU "$f" --version); fi
+  [ "$variant" = tls ] && want=http+tls
+  case $version in
+    *"$RUST"*"$want)"*) echo "dist: $version" ;;
+    *) echo "dist: $f --version says '$version', want '$RUST' and '$want'" >&2; return 1 ;;
+  esac
+}
+
+for arch in "${arches[@]}"; do
+  for variant in "${variants[@]}"; do build "$arch" "$variant"; done
+done
+
+(cd "$DIST_DIR" && sha256sum "$name"-linux-* "$name"-tls-linux-* 2>/dev/null > SHA256SUMS.new || true
+ mv SHA256SUMS.new SHA256SUMS && cat SHA256SUMS)
