@@ -5,33 +5,21 @@
 //! wrapper that runs a foreign one under qemu); without it, cargo's build.
 //! `HEALTHPROBE_TEST_SLACK_MS` widens the upper time bounds for emulation.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::{
+    assert_between, assert_fails, assert_healthy, bin, ms, probe, probe_env, reply, run, timing, Request,
+};
+
 // ---------------------------------------------------------------- servers
-
-#[derive(Debug, Clone, Default)]
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-}
 
 type Handler = dyn Fn(&mut TcpStream, &Request) + Send + Sync;
 
@@ -112,7 +100,8 @@ fn serve_with(listener: TcpListener, read_first: bool, handler: Arc<Handler>) ->
             let (handler, reqs) = (handler.clone(), reqs.clone());
             thread::spawn(move || {
                 let request = if read_first {
-                    match read_request(&mut stream) {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                    match common::read_request(&stream) {
                         Some(r) => r,
                         None => return,
                     }
@@ -125,41 +114,6 @@ fn serve_with(listener: TcpListener, read_first: bool, handler: Arc<Handler>) ->
         }
     });
     Server { addr, requests, connections, accepted: Mutex::new(rx) }
-}
-
-fn read_request(stream: &mut TcpStream) -> Option<Request> {
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let path = parts.next()?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).ok()? == 0 {
-            return None;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (n, v) = h.split_once(':')?;
-        headers.push((n.to_string(), v.trim().to_string()));
-    }
-    Some(Request { method, path, headers })
-}
-
-fn reply(stream: &mut TcpStream, status: &str, headers: &[&str], body: &str) {
-    let mut text = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
-    for h in headers {
-        text.push_str(h);
-        text.push_str("\r\n");
-    }
-    text.push_str("Connection: close\r\n\r\n");
-    text.push_str(body);
-    let _ = stream.write_all(text.as_bytes());
 }
 
 fn status(code: &'static str) -> impl Fn(&mut TcpStream, &Request) + Send + Sync + Clone {
@@ -181,14 +135,7 @@ fn raw(bytes: &'static [u8]) -> impl Fn(&mut TcpStream, &Request) + Send + Sync 
 }
 
 fn blackhole(s: &mut TcpStream, _: &Request) {
-    // Holds the connection open, answering nothing, until the probe goes.
-    let mut sink = [0u8; 64];
-    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-    while let Ok(n) = s.read(&mut sink) {
-        if n == 0 {
-            break;
-        }
-    }
+    common::drain(s);
 }
 
 fn dribble(s: &mut TcpStream, _: &Request) {
@@ -223,106 +170,6 @@ fn endless_body(s: &mut TcpStream, _: &Request) {
 }
 
 // ---------------------------------------------------------------- the probe
-
-fn bin() -> PathBuf {
-    match std::env::var_os("HEALTHPROBE_BIN") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_BIN_EXE_healthprobe")),
-    }
-}
-
-fn slack() -> Duration {
-    let ms = std::env::var("HEALTHPROBE_TEST_SLACK_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-    Duration::from_millis(ms)
-}
-
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-/// Variables the probe reads; every run starts without them.
-const PROBE_ENV: &[&str] = &[
-    "HEALTHPROBE_URL", "HEALTHPROBE_TIMEOUT", "PORT", "ALL_PROXY", "all_proxy", "HTTPS_PROXY",
-    "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
-];
-
-fn probe(args: &[&str]) -> Run {
-    probe_env(args, &[])
-}
-
-fn probe_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(bin());
-    cmd.args(args);
-    for name in PROBE_ENV {
-        cmd.env_remove(name);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    run(cmd)
-}
-
-fn run(mut cmd: Command) -> Run {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let start = Instant::now();
-    let child = cmd.spawn().expect("cannot start the probe");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || tx.send(child.wait_with_output()));
-    let out = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the probe hung for 30 s")
-        .expect("wait failed");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: start.elapsed(),
-    }
-}
-
-/// Exit 0, nothing printed.
-fn assert_healthy(r: &Run, what: &str) {
-    assert_eq!(r.code, Some(0), "{what}: expected healthy, got {r:?}");
-    assert_eq!(r.stderr, "", "{what}: a healthy probe prints nothing");
-}
-
-/// Exit 1, exactly one line on stderr containing every word.
-fn assert_fails(r: &Run, words: &[&str], what: &str) {
-    assert_eq!(r.code, Some(1), "{what}: expected exit 1, got {r:?}");
-    assert_eq!(r.stderr.matches('\n').count(), 1, "{what}: one line: {:?}", r.stderr);
-    assert!(r.stderr.starts_with("healthprobe: "), "{what}: {:?}", r.stderr);
-    for w in words {
-        assert!(r.stderr.contains(w), "{what}: {:?} should contain {w:?}", r.stderr);
-    }
-    assert!(
-        !r.stderr.trim_end_matches('\n').chars().any(char::is_control),
-        "{what}: raw control character in {:?}",
-        r.stderr
-    );
-}
-
-fn assert_between(elapsed: Duration, lo: Duration, hi: Duration, what: &str) {
-    let hi = hi + slack();
-    assert!(
-        elapsed >= lo && elapsed <= hi,
-        "{what}: took {elapsed:?}, expected between {lo:?} and {hi:?}"
-    );
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// Timing rows run one at a time, so that two cores are enough for the bounds.
-static TIMING: Mutex<()> = Mutex::new(());
-
-fn timing() -> std::sync::MutexGuard<'static, ()> {
-    TIMING.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 // ---------------------------------------------------------------- the table
 

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -58,15 +57,8 @@ fn redirect(code: &'static str, to: &'static str) -> impl Fn(&mut UnixStream, &R
     move |s, _| reply(s, code, &[&format!("Location: {to}")], "")
 }
 
-/// Holds the connection open, answering nothing, until the probe goes.
 fn blackhole(s: &mut UnixStream, _: &Request) {
-    let mut sink = [0u8; 64];
-    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-    while let Ok(n) = s.read(&mut sink) {
-        if n == 0 {
-            break;
-        }
-    }
+    common::drain(s);
 }
 
 type Row = (&'static str, Box<dyn Fn() -> Server>, &'static [&'static str], Option<&'static [&'static str]>);

@@ -1,5 +1,5 @@
-//! What tests/unix.rs and tests/tls.rs share: running the probe, reading a
-//! request, writing a reply, and the assertions. (tests/probe.rs keeps its own.)
+//! What the integration tests share: running the probe, reading a request,
+//! writing a reply, and the assertions.
 //!
 //! `HEALTHPROBE_BIN` names the binary to test; without it, cargo's build.
 //! `HEALTHPROBE_TEST_SLACK_MS` widens the upper time bounds for emulation.
@@ -61,6 +61,17 @@ pub fn reply(stream: &mut impl Write, status: &str, headers: &[&str], body: &str
     let _ = stream.flush();
 }
 
+/// Reads and drops whatever arrives until the client goes: a server that
+/// holds the connection open and never answers.
+pub fn drain(mut stream: impl Read) {
+    let mut sink = [0u8; 64];
+    while let Ok(n) = stream.read(&mut sink) {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
 pub fn bin() -> PathBuf {
     match std::env::var_os("HEALTHPROBE_BIN") {
         Some(p) => PathBuf::from(p),
@@ -88,11 +99,25 @@ const PROBE_ENV: &[&str] = &[
 ];
 
 pub fn probe(args: &[&str]) -> Run {
+    probe_env(args, &[])
+}
+
+/// The probe with `env` set, and none of the variables it reads otherwise.
+pub fn probe_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(bin());
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args);
     for name in PROBE_ENV {
         cmd.env_remove(name);
     }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(cmd)
+}
+
+/// Runs a command to its end (at most 30 s), capturing its output.
+pub fn run(mut cmd: Command) -> Run {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let start = Instant::now();
     let child = cmd.spawn().expect("cannot start the probe");
     let (tx, rx) = mpsc::channel();
