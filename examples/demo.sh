@@ -77,7 +77,7 @@ if ! kill -0 "$gunicorn_pid" 2>/dev/null || [ "$unexpected" = 1 ]; then
 fi
 show 0 "liveness: GET http://127.0.0.1:8000/healthz, silent on success" -- healthprobe
 show 0 "readiness: SELECT 1 on the database" -- healthprobe /readyz
-show 0 "HEAD: status and headers only" -- healthprobe -X HEAD /readyz
+show 0 "HEAD: status and headers only; -v prints a line on success too" -- healthprobe -v -X HEAD /readyz
 show 1 "the route is 'health/': APPEND_SLASH answers 301, never followed" -- healthprobe /health
 
 if [ "$unexpected" = 1 ]; then
