@@ -128,6 +128,7 @@ impl Transport for UnixTransport {
 /// Stands in for the TLS connector in the HTTP-only build, where cli.rs has
 /// already refused https:// URLs.
 #[cfg(not(feature = "tls"))]
+#[derive(Clone)]
 pub struct TlsConnector;
 
 #[cfg(not(feature = "tls"))]
@@ -139,8 +140,8 @@ impl fmt::Debug for TlsConnector {
 
 #[cfg(not(feature = "tls"))]
 impl TlsConnector {
-    pub fn new(_: &crate::cli::Tls) -> Self {
-        TlsConnector
+    pub fn new(_: &crate::cli::Tls, _https: bool) -> Result<Self, String> {
+        Ok(TlsConnector)
     }
 }
 
@@ -196,46 +197,48 @@ mod tls {
     /// Wraps the connection in TLS for https:// URLs. Our own rather than
     /// ureq's RustlsConnector, whose "no verification" mode also skips the
     /// handshake signatures, and whose errors lose the certificate's story.
-    #[derive(Debug)]
-    pub struct TlsConnector(Tls);
+    /// The client configuration, built once per probe; None for http:// targets.
+    #[derive(Debug, Clone)]
+    pub struct TlsConnector(Option<Arc<ClientConfig>>);
 
     impl TlsConnector {
-        pub fn new(tls: &Tls) -> Self {
-            TlsConnector(tls.clone())
-        }
-
-        /// Built when an https:// URL is probed, so that an http:// probe
-        /// never reads the --cacert file.
-        fn client_config(&self) -> Result<ClientConfig, Error> {
-            let provider = Arc::new(ring::default_provider());
-            let builder = ClientConfig::builder_with_provider(provider.clone())
-                .with_safe_default_protocol_versions()
-                .map_err(|e| failed(e.to_string()))?;
-            let builder = match &self.0 {
-                Tls::Insecure => builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider))),
-                Tls::Verify { cacert: None } => builder.with_root_certificates(RootCertStore {
-                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-                }),
-                Tls::Verify { cacert: Some(path) } => builder.with_root_certificates(read_cacert(path)?),
-            };
-            Ok(builder.with_no_client_auth())
+        /// Reads the --cacert file once, before any connection, and only for
+        /// an https:// URL: an unusable bundle fails the probe at once, not
+        /// on every attempt of a --wait.
+        pub fn new(tls: &Tls, https: bool) -> Result<Self, String> {
+            if !https {
+                return Ok(TlsConnector(None));
+            }
+            client_config(tls).map(|c| TlsConnector(Some(Arc::new(c))))
         }
     }
 
-    fn read_cacert(path: &str) -> Result<RootCertStore, Error> {
+    fn client_config(tls: &Tls) -> Result<ClientConfig, String> {
+        let provider = Arc::new(ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?;
+        let builder = match tls {
+            Tls::Insecure => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider))),
+            Tls::Verify { cacert: None } => builder.with_root_certificates(RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            }),
+            Tls::Verify { cacert: Some(path) } => builder.with_root_certificates(read_cacert(path)?),
+        };
+        Ok(builder.with_no_client_auth())
+    }
+
+    fn read_cacert(path: &str) -> Result<RootCertStore, String> {
         let mut roots = RootCertStore::empty();
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| failed(format!("--cacert {path}: {}", pem_error(e))))?;
+        let certs = CertificateDer::pem_file_iter(path).map_err(|e| format!("--cacert {path}: {}", pem_error(e)))?;
         for cert in certs {
-            let cert = cert.map_err(|e| failed(format!("--cacert {path}: {}", pem_error(e))))?;
-            roots
-                .add(cert)
-                .map_err(|e| failed(format!("--cacert {path}: a certificate is not usable: {e}")))?;
+            let cert = cert.map_err(|e| format!("--cacert {path}: {}", pem_error(e)))?;
+            roots.add(cert).map_err(|e| format!("--cacert {path}: a certificate is not usable: {e}"))?;
         }
         if roots.is_empty() {
-            return Err(failed(format!("--cacert {path}: no PEM certificate in the file")));
+            return Err(format!("--cacert {path}: no PEM certificate in the file"));
         }
         Ok(roots)
     }
@@ -263,8 +266,10 @@ mod tls {
             let name = ServerName::try_from(bare)
                 .map_err(|_| failed(format!("'{host}' is not a valid TLS server name")))?
                 .to_owned();
-            let conn = ClientConnection::new(Arc::new(self.client_config()?), name)
-                .map_err(|e| failed(e.to_string()))?;
+            let Some(client) = &self.0 else {
+                return Err(failed("no TLS configuration for an http:// URL".into()));
+            };
+            let conn = ClientConnection::new(client.clone(), name).map_err(|e| failed(e.to_string()))?;
             let mut stream = StreamOwned::new(conn, TransportAdapter::new(transport.boxed(), details.current_time.clone()));
             stream.sock.set_timeout(left_since(details));
             while stream.conn.is_handshaking() {

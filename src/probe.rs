@@ -101,15 +101,19 @@ pub struct Probed {
 /// left of the wait.
 pub fn run(config: &Config) -> Probed {
     forget_environment();
+    let tls = match TlsConnector::new(&config.tls, config.target.is_https()) {
+        Ok(tls) => tls,
+        Err(why) => return Probed { outcome: Outcome::Failed(Failure::Tls(why)), attempts: 1, waited: None },
+    };
     let Some(wait) = config.wait else {
-        return Probed { outcome: attempt(config, config.timeout), attempts: 1, waited: None };
+        return Probed { outcome: attempt(config, config.timeout, &tls), attempts: 1, waited: None };
     };
     let start = Instant::now();
     let mut attempts = 0;
     let left = || wait.saturating_sub(start.elapsed());
     loop {
         attempts += 1;
-        let outcome = attempt(config, config.timeout.min(left()));
+        let outcome = attempt(config, config.timeout.min(left()), &tls);
         if outcome.is_healthy() {
             return Probed { outcome, attempts, waited: Some(start.elapsed()) };
         }
@@ -121,7 +125,7 @@ pub fn run(config: &Config) -> Probed {
     }
 }
 
-fn attempt(config: &Config, limit: Duration) -> Outcome {
+fn attempt(config: &Config, limit: Duration, tls: &TlsConnector) -> Outcome {
     let connected = Arc::new(AtomicBool::new(false));
     // With a Unix socket, TcpConnector passes its connection on, and the
     // URL's host is only the Host header: nothing to look up.
@@ -134,7 +138,7 @@ fn attempt(config: &Config, limit: Duration) -> Outcome {
         UnixConnector(config.unix_socket.clone())
             .chain(TcpConnector::default())
             .chain(MarkConnected(connected.clone()))
-            .chain(TlsConnector::new(&config.tls)),
+            .chain(tls.clone()),
         FixedResolver(addresses),
     );
     let url = config.target.url();

@@ -360,8 +360,12 @@ fn bad_cacert_files() {
     for (path, words) in &cases {
         let r = probe(&["--cacert", path, &url]);
         assert_fails(&r, &[words], path);
+        // Read before any connection, and not retried by --wait.
+        let r = probe(&["--cacert", path, "--wait", "5s", &url]);
+        assert_fails(&r, &[words], path);
+        assert!(r.elapsed < ms(500), "{path}: {:?}", r.elapsed);
     }
-    assert_eq!(server.connections.load(Ordering::SeqCst), 3);
+    assert_eq!(server.connections.load(Ordering::SeqCst), 0);
 }
 
 #[test]
