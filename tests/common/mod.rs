@@ -102,13 +102,21 @@ pub fn probe(args: &[&str]) -> Run {
     probe_env(args, &[])
 }
 
-/// The probe with `env` set, and none of the variables it reads otherwise.
-pub fn probe_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+/// A probe command without any of the variables the probe reads, its
+/// output captured.
+pub fn probe_command(args: &[&str]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.args(args);
     for name in PROBE_ENV {
         cmd.env_remove(name);
     }
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
+}
+
+/// The probe with `env` set, and none of the variables it reads otherwise.
+pub fn probe_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = probe_command(args);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -10,46 +10,19 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-/// Variables the probe reads; every run starts without them.
-pub const PROBE_ENV: &[&str] = &[
-    "HEALTHPROBE_URL", "HEALTHPROBE_TIMEOUT", "PORT", "ALL_PROXY", "all_proxy", "HTTPS_PROXY",
-    "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
-];
-
-pub fn bin() -> PathBuf {
-    match std::env::var_os("HEALTHPROBE_BIN") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_BIN_EXE_healthprobe")),
-    }
-}
+// The binary, the clean probe command and the time helpers are the other
+// integration tests' (tests/common).
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::{ms, probe_command, slack};
 
 /// The static build, when the run is against it (budgets and empty roots
 /// need it).
 pub fn static_bin() -> Option<PathBuf> {
     std::env::var_os("HEALTHPROBE_BIN").map(PathBuf::from)
-}
-
-pub fn slack() -> Duration {
-    let ms = std::env::var("HEALTHPROBE_TEST_SLACK_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-    Duration::from_millis(ms)
-}
-
-pub fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// A probe command with a clean environment for the variables it reads.
-pub fn probe_command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(bin());
-    cmd.args(args);
-    for name in PROBE_ENV {
-        cmd.env_remove(name);
-    }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd
 }
 
 /// How a process ended, as wait4 saw it.
