@@ -16,7 +16,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_between, assert_fails, assert_healthy, bin, ms, probe, probe_env, reply, run, timing, Request,
+    assert_between, assert_fails, assert_healthy, bin, ms, probe, probe_env, redirect, reply, run, status,
+    status_body, timing, Request,
 };
 
 // ---------------------------------------------------------------- servers
@@ -114,18 +115,6 @@ fn serve_with(listener: TcpListener, read_first: bool, handler: Arc<Handler>) ->
         }
     });
     Server { addr, requests, connections, accepted: Mutex::new(rx) }
-}
-
-fn status(code: &'static str) -> impl Fn(&mut TcpStream, &Request) + Send + Sync + Clone {
-    move |s, _| reply(s, code, &[], "")
-}
-
-fn status_body(code: &'static str, body: &'static str) -> impl Fn(&mut TcpStream, &Request) + Send + Sync {
-    move |s, _| reply(s, code, &["Content-Type: application/json"], body)
-}
-
-fn redirect(code: &'static str, to: &'static str) -> impl Fn(&mut TcpStream, &Request) + Send + Sync {
-    move |s, _| reply(s, code, &[&format!("Location: {to}")], "")
 }
 
 fn raw(bytes: &'static [u8]) -> impl Fn(&mut TcpStream, &Request) + Send + Sync {

@@ -148,18 +148,6 @@ fn serve_tcp(on_accept: impl Fn(&mut TcpStream, &Mutex<Vec<Request>>) + Send + S
     Server { addr, requests, connections }
 }
 
-fn status(code: &'static str) -> impl Fn(&mut StreamOwned<ServerConnection, TcpStream>, &Request) + Send + Sync {
-    move |s, _| reply(s, code, &[], "")
-}
-
-fn status_body(code: &'static str, body: &'static str) -> impl Fn(&mut StreamOwned<ServerConnection, TcpStream>, &Request) + Send + Sync {
-    move |s, _| reply(s, code, &["Content-Type: application/json"], body)
-}
-
-fn redirect(code: &'static str, to: &'static str) -> impl Fn(&mut StreamOwned<ServerConnection, TcpStream>, &Request) + Send + Sync {
-    move |s, _| reply(s, code, &[&format!("Location: {to}")], "")
-}
-
 /// Accepts TCP and never answers: the handshake never completes.
 fn handshake_blackhole(s: &mut TcpStream, _: &Mutex<Vec<Request>>) {
     let mut sink = [0u8; 512];

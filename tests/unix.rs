@@ -45,18 +45,6 @@ fn serve(handler: impl Fn(&mut UnixStream, &Request) + Send + Sync + 'static) ->
     Server { _dir: dir, path, requests, connections }
 }
 
-fn status(code: &'static str) -> impl Fn(&mut UnixStream, &Request) + Send + Sync {
-    move |s, _| reply(s, code, &[], "")
-}
-
-fn status_body(code: &'static str, body: &'static str) -> impl Fn(&mut UnixStream, &Request) + Send + Sync {
-    move |s, _| reply(s, code, &["Content-Type: application/json"], body)
-}
-
-fn redirect(code: &'static str, to: &'static str) -> impl Fn(&mut UnixStream, &Request) + Send + Sync {
-    move |s, _| reply(s, code, &[&format!("Location: {to}")], "")
-}
-
 fn blackhole(s: &mut UnixStream, _: &Request) {
     common::drain(s);
 }

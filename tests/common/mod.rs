@@ -61,6 +61,22 @@ pub fn reply(stream: &mut impl Write, status: &str, headers: &[&str], body: &str
     let _ = stream.flush();
 }
 
+/// A server's answer: this status, no body. Generic over the stream, so the
+/// TCP, Unix-socket and TLS servers of the tests share it.
+pub fn status<S: Write>(code: &'static str) -> impl Fn(&mut S, &Request) + Send + Sync + Clone {
+    move |s, _| reply(s, code, &[], "")
+}
+
+/// This status with a JSON body.
+pub fn status_body<S: Write>(code: &'static str, body: &'static str) -> impl Fn(&mut S, &Request) + Send + Sync {
+    move |s, _| reply(s, code, &["Content-Type: application/json"], body)
+}
+
+/// This redirect status to `to`.
+pub fn redirect<S: Write>(code: &'static str, to: &'static str) -> impl Fn(&mut S, &Request) + Send + Sync {
+    move |s, _| reply(s, code, &[&format!("Location: {to}")], "")
+}
+
 /// Reads and drops whatever arrives until the client goes: a server that
 /// holds the connection open and never answers.
 pub fn drain(mut stream: impl Read) {
