@@ -95,7 +95,7 @@ fn check_config(c: &Config) {
     }
     check_target(&c.target, c.target.port());
     let outcomes = [
-        Outcome::Failed(Failure::Refused),
+        Outcome::Failed(Failure::Refused(vec!["[::1]:8000".parse().unwrap()])),
         Outcome::Failed(Failure::TimedOut { phase: Phase::Response, limit: c.timeout }),
         Outcome::UnexpectedStatus(Exchange { status: 301, location: Some("/x/".into()), ..Exchange::default() }),
         Outcome::BodyMismatch(Exchange { status: 200, body: b"{}".to_vec(), ..Exchange::default() }),

@@ -1,21 +1,145 @@
-//! The connectors that are not plain TCP: a Unix domain socket (Gunicorn
-//! `--bind unix:PATH`) and, in the TLS build, rustls over the connection.
+//! The connectors: TCP to every address of a name with the most telling
+//! failure, a Unix domain socket (Gunicorn `--bind unix:PATH`) and, in the TLS
+//! build, rustls over the connection.
 //!
 //! Both plug into ureq's `unversioned::transport` API, which is outside
 //! ureq's semver promise: Cargo.toml pins ureq to one minor version.
 
 use std::fmt;
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
 
+use ureq::unversioned::transport::time::{Duration, Instant};
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
+    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, TcpConnector, Transport,
 };
 use ureq::{Error, Timeout};
 
 #[cfg(feature = "tls")]
 pub use tls::{HandshakeError, TlsConnector};
+
+/// TCP to each address of the target in turn, within the one deadline.
+/// ureq's TcpConnector does the same but reports the last address's failure:
+/// for `localhost` where IPv6 is off (Docker's default network) that is ::1's
+/// "address not available", when what matters is that nothing listens on
+/// 127.0.0.1. This reports the most telling failure: a refusal, then a
+/// timeout, then the first "unavailable" or "unreachable" with the addresses
+/// tried. A single address (an IP literal) goes straight to TcpConnector.
+pub struct EveryAddress;
+
+/// Every address that answered refused; carried through ureq as `Error::Other`.
+#[derive(Debug)]
+pub struct Refused(pub Vec<SocketAddr>);
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection refused")
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The least time an address is given, as in ureq's own split.
+const MIN_PER_ADDRESS: std::time::Duration = std::time::Duration::from_millis(10);
+
+impl<In: Transport> Connector<In> for EveryAddress {
+    type Out = <TcpConnector as Connector<In>>::Out;
+
+    fn connect(&self, details: &ConnectionDetails, chained: Option<In>) -> Result<Option<Self::Out>, Error> {
+        if chained.is_some() || details.addrs.len() < 2 {
+            return TcpConnector::default().connect(details, chained).map_err(|e| match e {
+                Error::Io(e) if is_unavailable(&e) => unreachable(&details.addrs, e),
+                other => other,
+            });
+        }
+        let start = std::time::Instant::now();
+        let budget = time_left_since(details);
+        let (mut refused, mut timed_out, mut unavailable) = (Vec::new(), false, None);
+        let count = details.addrs.len();
+        for (i, addr) in details.addrs.iter().enumerate() {
+            let left = budget.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                timed_out = true;
+                break;
+            }
+            // Half of what is left for each address but the last, so that a
+            // silent first address leaves time for the others.
+            let share = if i + 1 == count { left } else { (left / 2).max(MIN_PER_ADDRESS).min(left) };
+            let mut one = details.resolver.empty();
+            one.push(*addr);
+            let single = ConnectionDetails {
+                uri: details.uri,
+                addrs: one,
+                config: details.config,
+                request_level: details.request_level,
+                resolver: details.resolver,
+                now: (details.current_time)(),
+                timeout: NextTimeout { after: Duration::Exact(share), ..details.timeout },
+                current_time: details.current_time.clone(),
+                run_connector: details.run_connector.clone(),
+                register_shutdown: details.register_shutdown.clone(),
+            };
+            match TcpConnector::default().connect(&single, None) {
+                Ok(connected) => return Ok(connected),
+                Err(Error::Io(e)) if e.kind() == io::ErrorKind::ConnectionRefused => refused.push(*addr),
+                Err(Error::Timeout(_)) => timed_out = true,
+                Err(Error::Io(e)) if is_unavailable(&e) => {
+                    unavailable.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !refused.is_empty() {
+            return Err(Error::Other(Box::new(Refused(refused))));
+        }
+        match unavailable {
+            Some(e) if !timed_out => Err(unreachable(&details.addrs, e)),
+            _ => Err(Error::Timeout(details.timeout.reason)),
+        }
+    }
+}
+
+/// No address could even be tried: say which, and the usual reason.
+fn unreachable(addrs: &[SocketAddr], e: io::Error) -> Error {
+    let tried: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    let why = match e.kind() {
+        io::ErrorKind::AddrNotAvailable if addrs.iter().any(SocketAddr::is_ipv6) => {
+            "address not available (is IPv6 switched off?)".to_string()
+        }
+        io::ErrorKind::AddrNotAvailable => "address not available".to_string(),
+        _ => e.to_string(),
+    };
+    Error::Io(io::Error::new(e.kind(), format!("cannot reach {}: {why}", tried.join(" or "))))
+}
+
+/// The failures that concern one address only: the local stack refused to
+/// route there without asking anyone (e.g. ::1 where IPv6 is off).
+fn is_unavailable(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::AddrNotAvailable
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::NetworkDown
+    )
+}
+
+/// What is left of the connect timeout, which was measured from `details.now`.
+fn time_left_since(details: &ConnectionDetails) -> std::time::Duration {
+    let after = *details.timeout.after;
+    match (details.now, (details.current_time)()) {
+        (Instant::Exact(start), Instant::Exact(now)) => after.saturating_sub(now.saturating_duration_since(start)),
+        _ => after,
+    }
+}
+
+impl fmt::Debug for EveryAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tcp")
+    }
+}
 
 /// With `--unix-socket PATH`, connects to that socket; without, leaves the
 /// connection to the TcpConnector chained after it. (One connector chain for
@@ -49,7 +173,6 @@ fn explain(path: &str, e: io::Error) -> Error {
         io::ErrorKind::NotFound => format!("{path} does not exist"),
         _ => format!("{path}: {e}"),
     };
-    // Not NotFound: probe::failure reads that kind as a resolver error.
     Error::Io(io::Error::other(why))
 }
 

@@ -2,7 +2,7 @@
 //! on the network.
 
 use std::io::{self, Read};
-use std::net::ToSocketAddrs;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -10,13 +10,11 @@ use std::time::{Duration, Instant};
 
 use ureq::config::Config as AgentConfig;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{
-    ConnectionDetails, Connector, NextTimeout, TcpConnector, Transport,
-};
+use ureq::unversioned::transport::{ConnectionDetails, Connector, NextTimeout, Transport};
 use ureq::{Agent, Timeout};
 
 use crate::cli::{Config, Method};
-use crate::connect::{TlsConnector, UnixConnector};
+use crate::connect::{EveryAddress, Refused, TlsConnector, UnixConnector};
 use crate::target::Addresses;
 
 /// The most body ever read: enough for any health document, and a bound on
@@ -78,7 +76,9 @@ pub enum Failure {
     TimedOut { phase: Phase, limit: Duration },
     /// The resolver's own words, naming the host.
     Resolve(String),
-    Refused,
+    /// Nothing listens: on these addresses, or (none listed) on the one the
+    /// URL or the Unix socket names.
+    Refused(Vec<SocketAddr>),
     Reset { phase: Phase },
     Closed,
     Malformed(String),
@@ -136,7 +136,7 @@ fn attempt(config: &Config, limit: Duration, tls: &TlsConnector) -> Outcome {
     let agent = Agent::with_parts(
         agent_config(limit),
         UnixConnector(config.unix_socket.clone())
-            .chain(TcpConnector::default())
+            .chain(EveryAddress)
             .chain(MarkConnected(connected.clone()))
             .chain(tls.clone()),
         FixedResolver(addresses),
@@ -276,10 +276,10 @@ fn failure(error: ureq::Error, phase: Phase, limit: Duration) -> Failure {
             Some(crate::connect::HandshakeError::Failed(why)) => Failure::Tls(why.clone()),
             _ => Failure::TimedOut { phase: Phase::Handshake, limit },
         },
-        ureq::Error::Io(e) if e.kind() == io::ErrorKind::NotFound && phase == Phase::Connect => {
-            // Our resolver's error: the message names the host.
-            Failure::Resolve(e.to_string())
-        }
+        ureq::Error::Other(e) if e.is::<ResolveError>() || e.is::<Refused>() => match e.downcast::<Refused>() {
+            Ok(refused) => Failure::Refused(refused.0),
+            Err(resolve) => Failure::Resolve(resolve.to_string()),
+        },
         ureq::Error::Io(e) => io_failure(&e, phase),
         ureq::Error::HostNotFound => Failure::Resolve("the host has no address".into()),
         ureq::Error::LargeResponseHeader(_, limit) => Failure::HeadersTooLarge(limit),
@@ -291,7 +291,7 @@ fn failure(error: ureq::Error, phase: Phase, limit: Duration) -> Failure {
 
 fn io_failure(e: &io::Error, phase: Phase) -> Failure {
     match e.kind() {
-        io::ErrorKind::ConnectionRefused => Failure::Refused,
+        io::ErrorKind::ConnectionRefused => Failure::Refused(Vec::new()),
         io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
             Failure::Reset { phase }
         }
@@ -350,14 +350,26 @@ fn lookup(host_port: &str, limit: Duration) -> Result<std::vec::IntoIter<std::ne
     let name = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
     match rx.recv_timeout(limit) {
         Ok(Ok(addrs)) if addrs.len() > 0 => Ok(addrs),
-        Ok(Ok(_)) => Err(not_found(name, "no address")),
-        Ok(Err(e)) => Err(not_found(name, &e.to_string())),
+        Ok(Ok(_)) => Err(cannot_resolve(name, "no address")),
+        Ok(Err(e)) => Err(cannot_resolve(name, &e.to_string())),
         Err(_) => Err(ureq::Error::Timeout(Timeout::Resolve)),
     }
 }
 
-fn not_found(name: &str, reason: &str) -> ureq::Error {
-    ureq::Error::Io(io::Error::new(io::ErrorKind::NotFound, format!("cannot resolve {name}: {reason}")))
+/// The system resolver's answer, naming the host; carried through ureq as `Error::Other`.
+#[derive(Debug)]
+struct ResolveError(String);
+
+impl std::fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ResolveError {}
+
+fn cannot_resolve(name: &str, reason: &str) -> ureq::Error {
+    ureq::Error::Other(Box::new(ResolveError(format!("cannot resolve {name}: {reason}"))))
 }
 
 #[cfg(test)]

@@ -160,7 +160,11 @@ fn failure_text(config: &Config, failure: &Failure) -> String {
             format!("response body not complete within {} (timeout)", limit_of(limit))
         }
         Failure::Resolve(reason) => reason.clone(),
-        Failure::Refused => match &config.unix_socket {
+        Failure::Refused(on) if !on.is_empty() => {
+            let on: Vec<String> = on.iter().map(|a| a.to_string()).collect();
+            format!("connection refused: nothing is listening on {}", on.join(" or "))
+        }
+        Failure::Refused(_) => match &config.unix_socket {
             Some(path) => format!("connection refused: nothing is listening on {path}"),
             None => {
                 let host = config.target.url().split('/').nth(2).unwrap_or_default();
@@ -307,6 +311,7 @@ pub fn finish(verdict: Verdict) -> ! {
 mod tests {
     use super::*;
     use crate::cli::{parse, Command};
+    use std::net::SocketAddr;
 
     fn config(args: &[&str]) -> Config {
         match parse(args.iter().map(Into::into).collect(), |_| None) {
@@ -360,7 +365,7 @@ mod tests {
             (Failure::TimedOut { phase: Phase::Response, limit: Duration::from_millis(1500) }, "no complete response headers within 1.5s"),
             (Failure::TimedOut { phase: Phase::Connect, limit: Duration::from_secs(2) }, "could not connect within 2s"),
             (Failure::TimedOut { phase: Phase::Body, limit: Duration::from_millis(250) }, "body not complete within 250ms"),
-            (Failure::Refused, "nothing is listening on 127.0.0.1:8000"),
+            (Failure::Refused(vec![]), "nothing is listening on 127.0.0.1:8000"),
             (Failure::Closed, "closed before a complete response"),
             (Failure::HeadersTooLarge(8191), "larger than 8191 bytes"),
         ];
@@ -369,9 +374,12 @@ mod tests {
             assert!(l.starts_with("healthprobe: GET http://127.0.0.1:8000/healthz: "), "{l}");
             assert!(l.contains(words), "{l} should contain {words}");
         }
-        assert!(line(&["http://[::1]:9/"], Outcome::Failed(Failure::Refused)).ends_with("on [::1]:9"));
-        assert!(line(&["http://localhost/"], Outcome::Failed(Failure::Refused)).ends_with("on localhost:80"));
-        assert!(line(&["--unix-socket", "/run/g.sock", "http://localhost/"], Outcome::Failed(Failure::Refused))
+        assert!(line(&["http://[::1]:9/"], Outcome::Failed(Failure::Refused(vec![]))).ends_with("on [::1]:9"));
+        let v4: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        assert!(line(&["http://localhost/"], Outcome::Failed(Failure::Refused(vec![v4]))).ends_with(": connection refused: nothing is listening on 127.0.0.1:80"));
+        assert!(line(&["http://localhost/"], Outcome::Failed(Failure::Refused(vec![v4, v6]))).ends_with("on 127.0.0.1:80 or [::1]:80"));
+        assert!(line(&["--unix-socket", "/run/g.sock", "http://localhost/"], Outcome::Failed(Failure::Refused(vec![])))
             .contains("GET http://localhost/ via unix:/run/g.sock: connection refused: nothing is listening on /run/g.sock"));
     }
 
