@@ -54,7 +54,7 @@ test-e2e: static-http
 demo: static-http
 	bash examples/demo.sh
 
-bench: static-http
+bench: static
 	bash bench/run.sh
 
 clean:
