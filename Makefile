@@ -1,57 +1,72 @@
 # healthprobe — every command a newcomer or CI needs. See README.md.
+#
+# Each target installs what it needs first (a deps-GROUP prerequisite runs
+# build/install-deps.sh GROUP: Debian packages, the pinned nightly named in
+# build/nightly-toolchain, the foreign musl libraries), so that `make demo` and
+# `make test` work on a fresh Debian machine with rustup. A new target that
+# needs a tool adds it to a group there and lists deps-GROUP here.
 SHELL := /bin/bash
 CARGO ?= cargo
-MUSL  := x86_64-unknown-linux-musl
 DIST  := dist
-BIN   := $(DIST)/healthprobe-linux-amd64
-TLS_BIN := $(DIST)/healthprobe-tls-linux-amd64
-# ring, the TLS build's crypto, compiles C for the target: Debian's musl-tools.
-MUSL_CC ?= musl-gcc
+BIN     := $(abspath $(DIST)/healthprobe-linux-amd64)
+TLS_BIN := $(abspath $(DIST)/healthprobe-tls-linux-amd64)
 
-.PHONY: static static-http static-tls test test-unit test-static test-e2e test-dist demo bench clean
+DEPS_GROUPS := build test e2e dist docker
+.PHONY: deps $(addprefix deps-,$(DEPS_GROUPS))
+deps:
+	bash build/install-deps.sh
+$(addprefix deps-,$(DEPS_GROUPS)): deps-%:
+	@bash build/install-deps.sh $*
 
-# The HTTP-only static executable for x86_64. Built with the nightly
-# toolchain's -Z build-std and an immediate-abort panic: that drops std's
-# unwinder and backtrace printer, half of the binary (717 KB -> 350 KB).
-# A panic then raises SIGILL, which src/watchdog.rs turns into exit 1.
-RELEASE_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static \
-	-Zunstable-options -Cpanic=immediate-abort
-static: static-http static-tls
+# ---------------------------------------------------------------------------
+# The static x86_64 executables, dist/healthprobe-linux-amd64 (HTTP only) and
+# dist/healthprobe-tls-linux-amd64: the amd64 part of `make dist`, the same
+# recipe and so the same bytes (nightly -Z build-std with an immediate-abort
+# panic: no unwinder, no backtrace printer; see build/README.md).
+.PHONY: static static-http static-tls
+static: deps-build
+	bash build/dist.sh amd64
+static-http static-tls: static
 
-static-http:
-	@rustup target list --installed --toolchain nightly | grep -qx $(MUSL) || rustup target add --toolchain nightly $(MUSL)
-	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) +nightly build --release --locked \
-		--target $(MUSL) -Zbuild-std=std,panic_abort
-	@mkdir -p $(DIST)
-	cp target/$(MUSL)/release/healthprobe $(BIN).new && mv -f $(BIN).new $(BIN)
-
-# The TLS build, dist/healthprobe-tls-linux-amd64 (rustls; ring compiles C).
-static-tls: static-http
-	@command -v $(MUSL_CC) >/dev/null || { echo "make static: the TLS build needs $(MUSL_CC) (apt-get install musl-tools)" >&2; exit 1; }
-	CC_x86_64_unknown_linux_musl=$(MUSL_CC) RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) +nightly build --release --locked \
-		--target $(MUSL) -Zbuild-std=std,panic_abort --features tls
-	cp target/$(MUSL)/release/healthprobe $(TLS_BIN).new && mv -f $(TLS_BIN).new $(TLS_BIN)
-
+# ---------------------------------------------------------------------------
 # Every test: unit and integration tests against the debug build; the same
-# against the static builds; reliability; end-to-end against Gunicorn, nginx
-# and PostgreSQL; then every platform's artifacts (under qemu-user), the OCI
-# image, and two clean builds compared byte for byte.
+# against the static builds; reliability (deadlines, load, starvation, random
+# servers, signals, least privilege); end-to-end against Gunicorn, nginx and
+# PostgreSQL; then every platform's artifacts (under qemu-user), the OCI image,
+# and two clean builds compared byte for byte.
+.PHONY: test test-unit test-static test-reliability test-e2e test-dist
 test: test-unit test-static test-reliability test-e2e test-dist
 
-test-dist: test-qemu image repro
-
-test-unit:
+# Plain `cargo test`: what needs neither the static build, nor root, nor a
+# quiet machine. The rest is listed as ignored, with the target that runs it.
+test-unit: deps-test
 	$(CARGO) test --locked
 	$(CARGO) test --locked --features tls --lib --test tls --test unix
 
-test-static: static
-	HEALTHPROBE_BIN=$(abspath $(BIN)) $(CARGO) test --locked --test probe --test unix
-	HEALTHPROBE_BIN=$(abspath $(TLS_BIN)) $(CARGO) test --locked --features tls --test tls --test unix
+# The same tests against the static builds, with those that need them.
+test-static: static deps-test
+	HEALTHPROBE_BIN=$(BIN) $(CARGO) test --locked --test probe --test unix -- --include-ignored
+	HEALTHPROBE_BIN=$(TLS_BIN) $(CARGO) test --locked --features tls --test tls --test unix -- --include-ignored
 
-test-e2e: static-http
-	@if [ -f tests/e2e/run.sh ]; then bash tests/e2e/run.sh; else echo "e2e: not present yet"; fi
+# RELIABILITY.md: deadline windows, randomised hostile servers, CPU
+# starvation, 500 probes at once, a full backlog, peak RSS, least privilege
+# under strace (root), signals and SIGPIPE, against the static builds, one
+# test at a time. HEALTHPROBE_HOSTILE_SEED / HEALTHPROBE_SIGNAL_SEED replay a
+# random run (each prints its seed).
+test-reliability: static deps-test
+	HEALTHPROBE_BIN=$(BIN) HEALTHPROBE_TLS_BIN=$(TLS_BIN) \
+		$(CARGO) test --locked --test deadlines --test hostile --test reliability -- --include-ignored --test-threads=1
+	HEALTHPROBE_BIN=$(TLS_BIN) \
+		$(CARGO) test --locked --features tls --test deadlines -- --include-ignored --test-threads=1
 
-demo: static-http
+test-e2e: static deps-e2e
+	bash tests/e2e/run.sh
+
+test-dist: test-qemu image repro
+
+# ---------------------------------------------------------------------------
+.PHONY: demo bench clean
+demo: static deps-test
 	bash examples/demo.sh
 
 bench: static
@@ -62,14 +77,11 @@ clean:
 
 # ---------------------------------------------------------------------------
 # Release artifacts for every platform: build/ (see build/README.md).
-# Needs build/install-deps.sh once (make dist-deps; CI runs it).
 .PHONY: dist-deps dist size image test-qemu repro
-
-dist-deps:
-	bash build/install-deps.sh
+dist-deps: deps-dist
 
 # dist/healthprobe-linux-ARCH, dist/healthprobe-tls-linux-ARCH, dist/SHA256SUMS.
-dist:
+dist: deps-dist
 	bash build/dist.sh
 
 # The Markdown size table for the README; fails over the size budgets.
@@ -83,28 +95,16 @@ image: dist
 	bash build/verify-image.sh
 
 # The integration tests against every dist artifact, natively or under qemu-user.
-test-qemu: dist
+test-qemu: dist deps-test
 	bash build/test-qemu.sh
 
 # Two clean builds from two checkouts at different paths: identical bytes.
-repro:
+repro: deps-dist
 	bash build/repro.sh
 
 # ---------------------------------------------------------------------------
-# Reliability (RELIABILITY.md): randomised hostile servers, CPU starvation,
-# 500 probes at once, a full backlog, peak RSS, least privilege under strace,
-# signals and SIGPIPE, all against the static build. (`cargo test` also runs
-# tests/hostile.rs, tests/reliability.rs and tests/fuzz_corpus.rs against the
-# debug build; the parts that need the static build skip there with a note.)
-.PHONY: test-reliability fuzz
-
-test-reliability: static
-	@command -v strace >/dev/null && command -v unshare >/dev/null || { \
-		apt-get update && apt-get install -y -o DPkg::Lock::Timeout=600 strace util-linux; }
-	HEALTHPROBE_BIN=$(abspath $(BIN)) HEALTHPROBE_TLS_BIN=$(abspath $(TLS_BIN)) \
-		$(CARGO) test --locked --test hostile --test reliability --test fuzz_corpus -- --test-threads=1
-
 # Long fuzz runs: every target for FUZZ_SECONDS (default 180) each, then
-# `cargo fuzz cmin`, growing fuzz/corpus/ (needs nightly; installs cargo-fuzz).
-fuzz:
+# `cargo fuzz cmin`, growing fuzz/corpus/ (the pinned nightly; installs cargo-fuzz).
+.PHONY: fuzz
+fuzz: deps-build
 	bash fuzz/run.sh

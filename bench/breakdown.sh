@@ -18,7 +18,6 @@ URL=${1:?usage: bash bench/breakdown.sh URL [OUTDIR]}
 OUTDIR=${2:+$(readlink -m "$2")}
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DIST=${BENCH_COMPARE_BIN:-dist/healthprobe-linux-amd64}
-MUSL=x86_64-unknown-linux-musl
 TARGET_DIR=${BENCH_SYMBOLS_TARGET_DIR:-target/bench-symbols}
 
 if [ -n "$OUTDIR" ]; then
@@ -28,13 +27,13 @@ else
 fi
 
 say() { printf 'breakdown: %s\n' "$*" >&2; }
-# The same cargo command as `make static` (toolchain, RUSTFLAGS, build-std),
-# read from `make -n`, with symbols kept and a target dir of its own.
-BUILD=$(make -s -n static 2>/dev/null | sed -e ':a' -e '/\\$/N; s/\\\n//; ta' | grep -E '(^|[ ])cargo .*build|\$\(CARGO\)|^[A-Z_]+=.* cargo ' | head -1 || true)
-[ -n "$BUILD" ] || BUILD="cargo build --release --locked --target $MUSL"
-say "building a copy with symbols into $TARGET_DIR: $BUILD"
-eval "CARGO_TARGET_DIR=$TARGET_DIR CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only $BUILD --quiet" >&2
-SYM=$TARGET_DIR/$MUSL/release/healthprobe
+# The same recipe as `make static` (build/dist.sh: the pinned nightly,
+# build-std, its RUSTFLAGS), with symbols kept and a target dir of its own.
+say "building a copy with symbols into $TARGET_DIR (build/dist.sh amd64)"
+DIST_DIR=$W/symbols DIST_TARGET_DIR=$TARGET_DIR DIST_VARIANTS=http \
+	CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
+	bash build/dist.sh amd64 >&2
+SYM=$W/symbols/healthprobe-linux-amd64
 
 CLEAN=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin)
 ir() { "${CLEAN[@]}" valgrind --tool=callgrind --callgrind-out-file="$W/$2" --log-file="$W/$2.log" "$1" "$URL" ||

@@ -205,7 +205,7 @@ NAMES=(healthprobe)
 LABEL_healthprobe="healthprobe"
 CMD_healthprobe=("$BIN" "$URL")
 # Debian's busybox is dynamically linked (glibc); the busybox that slim images
-# carry is static, and so are the figures in issue 5. Both are measured: the
+# carry is static, and so are the usual figures for it. Both are measured: the
 # static one from the busybox-static package, unpacked here, since it cannot be
 # installed beside busybox.
 unpack_busybox_static() { (cd "$T" && apt-get download busybox-static >/dev/null 2>&1 && dpkg-deb -x busybox-static_*.deb bbs); }

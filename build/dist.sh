@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
 # build/dist.sh [ARCH...]        (make dist; default: every ARCH in build/targets.sh)
 #
-# Static musl executables, linked by rust-lld, named as DESIGN.md says:
+# Static musl executables, linked by rust-lld (`make static` is `dist.sh amd64`):
 #   dist/healthprobe-linux-ARCH      HTTP only (default features)
 #   dist/healthprobe-tls-linux-ARCH  --features tls, built only once Cargo.toml
 #                                    lists a `tls` feature under [features]
 #   dist/SHA256SUMS                  over every healthprobe-*linux-* in dist/
 #
 # How (see build/README.md for why):
-#   DIST_STD=build-std (default)  every target: `cargo +nightly -Z build-std=std,panic_abort`
-#       with std's default features off and -C panic=immediate-abort (as
-#       `make static`; DIST_PANIC=abort keeps the panic hook instead), linked
+#   DIST_STD=build-std (default)  every target: `cargo +NIGHTLY -Z build-std=std,panic_abort`
+#       (NIGHTLY: the toolchain named in build/nightly-toolchain) with std's
+#       default features off and -C panic=immediate-abort (DIST_PANIC=abort
+#       keeps the panic hook instead), linked
 #       against Debian's musl-dev:ARCH and a libunwind built from rust-src.
 #   DIST_STD=stable  amd64, arm64 and 386 with the stable toolchain's prebuilt
 #       rust-std (rustup target add); the others still need build-std.
-# Other knobs: DIST_DIR (dist), DIST_TARGET_DIR (target/dist), DIST_NIGHTLY
-# (nightly), DIST_STABLE (stable), DIST_PANIC (immediate-abort).
+# Other knobs: DIST_VARIANTS ("http tls"), DIST_DIR (dist), DIST_TARGET_DIR (target/dist), DIST_NIGHTLY
+# (build/nightly-toolchain), DIST_STABLE (stable), DIST_PANIC (immediate-abort).
 #
 # Each artifact is checked here: `file` says statically linked, there is no
 # PT_INTERP, and `--version` (natively or under qemu) names the triple and the
@@ -29,7 +30,7 @@ source "$ROOT/build/targets.sh"
 DIST_DIR=${DIST_DIR:-$ROOT/dist}
 TARGET_DIR=${DIST_TARGET_DIR:-$ROOT/target/dist}
 MODE=${DIST_STD:-build-std}
-NIGHTLY=${DIST_NIGHTLY:-nightly}
+NIGHTLY=${DIST_NIGHTLY:-$(cat "$ROOT/build/nightly-toolchain")}
 STABLE=${DIST_STABLE:-stable}
 PANIC=${DIST_PANIC:-immediate-abort}   # or "abort": panic=abort, the hook runs
 CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
@@ -40,7 +41,9 @@ DIST_DIR=$(cd "$DIST_DIR" && pwd) TARGET_DIR=$(cd "$TARGET_DIR" && pwd)
 cd "$ROOT"
 
 name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' Cargo.toml | head -1)
-if sed -n '/^\[features\]/,/^\[/p' Cargo.toml | grep -q '^tls *='; then
+if [ -n "${DIST_VARIANTS:-}" ]; then
+  read -r -a variants <<<"$DIST_VARIANTS"
+elif sed -n '/^\[features\]/,/^\[/p' Cargo.toml | grep -q '^tls *='; then
   variants=(http tls)
 else
   variants=(http)
@@ -74,7 +77,7 @@ build() { # build ARCH VARIANT
     flags+=(-C link-self-contained=no -L "native=$lib"
             -Z "pre-link-arg=$lib/crt1.o" -Z "pre-link-arg=$lib/crti.o" -C "link-arg=$lib/crtn.o")
     cargo+=(-Z build-std=std,panic_abort -Z build-std-features=)
-    # As `make static`: a panic traps at once (no unwinder, no backtrace printer
+    # A panic traps at once (no unwinder, no backtrace printer
     # linked) and src/watchdog.rs turns SIGILL/SIGTRAP into exit 1.
     [ "$PANIC" = immediate-abort ] && flags+=(-Z unstable-options -C panic=immediate-abort)
   fi

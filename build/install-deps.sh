@@ -1,37 +1,72 @@
 #!/usr/bin/env bash
-# build/install-deps.sh — what make dist, size, image, test-qemu and repro need,
-# installed from Debian and rustup. Idempotent (quick when all is there); CI
-# (.ci/run) calls it. Run as root.
+# build/install-deps.sh [GROUP...]     (the Makefile's deps-GROUP targets)
 #
-# Debian: clang + llvm (llvm-ar) compile ring's C/asm and libunwind for every
-#   target; musl-tools/musl-dev give amd64's libc.a and crt*.o, and musl-dev of
-#   each foreign Debian architecture (downloaded, unpacked into
-#   /opt/healthprobe-musl/root, never installed) gives theirs; riscv64 has no
-#   musl-dev in Debian 12, so the same musl is built for it from Debian's
-#   source package into /opt/healthprobe-musl/riscv64; qemu-user runs the
-#   foreign binaries; skopeo checks the OCI archive; file/binutils check that
-#   artifacts are static; python3 reads JSON.
-# rustup: nightly's rust-src (for -Z build-std and libunwind's sources); the
-#   stable musl targets for `make static` and DIST_STD=stable.
+# Everything the Makefile's targets need on a fresh Debian (bookworm) machine
+# with rustup, installed idempotently: a second run checks and returns in a
+# second or so. Root, or a user with sudo. GROUP (default: all of them):
+#
+#   build   make static/dist: the pinned nightly (build/nightly-toolchain) with
+#           rust-src for -Z build-std; clang + llvm (ring's C, libunwind),
+#           musl-tools/musl-dev (amd64's libc.a and crt*.o), file + binutils
+#           (the static checks)
+#   test    unshare (util-linux) for empty roots, strace for least privilege,
+#           openssl for the TLS tests' certificates, ca-certificates (a PEM
+#           bundle the strace test trusts), python3's venv for the reference app
+#   e2e     nginx and the PostgreSQL server (tests/e2e/run.sh starts its own)
+#   dist    qemu-user (foreign binaries), skopeo (the OCI archive), the foreign
+#           musl-dev packages (unpacked into /opt/healthprobe-musl, never
+#           installed), musl built for riscv64, stable's prebuilt musl targets
+#           for DIST_STD=stable
+#   docker  the Docker suite's engine, Compose and debootstrap
 set -euo pipefail
-
-PKGS=(clang llvm file binutils python3 qemu-user skopeo musl-tools musl-dev)
-FOREIGN=(arm64 i386 armhf armel ppc64el s390x)   # musl-dev for these, unpacked privately
-RUST_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl i686-unknown-linux-musl)
-NIGHTLY=${DIST_NIGHTLY:-nightly}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+NIGHTLY=${DIST_NIGHTLY:-$(cat "$ROOT/build/nightly-toolchain")}
 MUSL=/opt/healthprobe-musl                       # build/musl-sysroot.sh looks here
+FOREIGN=(arm64 i386 armhf armel ppc64el s390x)   # musl-dev for these, unpacked privately
+STABLE_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl i686-unknown-linux-musl)
 
+groups=("$@")
+[ ${#groups[@]} -gt 0 ] || groups=(build test e2e dist docker)
+
+sudo=()
+[ "$(id -u)" = 0 ] || sudo=(sudo)
+# Other jobs on the machine may hold dpkg's lock for a while: wait, do not fail.
+apt=(apt-get -q -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
+
+pkgs=() dist=0 build=0
+for g in "${groups[@]}"; do
+  case $g in
+    build)  build=1; pkgs+=(clang llvm musl-tools musl-dev file binutils) ;;
+    test)   pkgs+=(util-linux strace openssl ca-certificates python3-venv) ;;
+    e2e)    pkgs+=(nginx postgresql python3-venv) ;;
+    dist)   dist=1 build=1; pkgs+=(clang llvm musl-tools musl-dev file binutils qemu-user skopeo python3) ;;
+    docker) pkgs+=(docker.io docker-compose debootstrap) ;;
+    *) echo "install-deps: unknown group '$g' (build test e2e dist docker)" >&2; exit 2 ;;
+  esac
+done
+
+# ---- Debian packages ---------------------------------------------------------
 missing=()
-for p in "${PKGS[@]}"; do
+for p in $(printf '%s\n' "${pkgs[@]}" | sort -u); do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}"
-  apt-get update -q || true    # a broken index elsewhere must not stop us; install tells
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 \
-    --no-install-recommends "${missing[@]}"
+  "${sudo[@]}" "${apt[@]}" update || true   # a broken index elsewhere must not stop us; install tells
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}"
 fi
 
+# ---- rustup: the pinned nightly, rust-src ------------------------------------
+if [ $build = 1 ]; then
+  rustup toolchain list | grep -q "^$NIGHTLY" ||
+    rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src
+  rustup component list --installed --toolchain "$NIGHTLY" | grep -q '^rust-src' ||
+    rustup component add rust-src --toolchain "$NIGHTLY"
+fi
+
+[ $dist = 1 ] || exit 0
+
+# ---- the foreign musl libraries ----------------------------------------------
 # The foreign musl-dev packages (and musl's source, for riscv64) come through a
 # private apt configuration: Debian's main archive only, its own lists and
 # cache under $MUSL/apt. The machine's dpkg gets no foreign architecture, so
@@ -40,23 +75,23 @@ fi
 # caught mid-sync), and nothing is installed into /usr.
 codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
 P=$MUSL/apt
-apt_private=(apt-get -q -o Dir::Etc::SourceList="$P/sources.list" -o Dir::Etc::SourceParts="$P/none"
+apt_private=("${sudo[@]}" apt-get -q -o Dir::Etc::SourceList="$P/sources.list" -o Dir::Etc::SourceParts="$P/none"
              -o Dir::State::Lists="$P/lists" -o Dir::Cache="$P/cache" -o APT::Architecture=amd64
              -o APT::Architectures::=amd64)
 for a in "${FOREIGN[@]}"; do apt_private+=(-o "APT::Architectures::=$a"); done
 private_update() {
   [ -f "$P/updated" ] && return 0
-  mkdir -p "$P/lists/partial" "$P/cache/archives/partial" "$P/none" "$P/debs"
+  "${sudo[@]}" mkdir -p "$P/lists/partial" "$P/cache/archives/partial" "$P/none" "$P/debs"
   # The machine's own Debian mirror: the first archive its apt sources name.
   mirror=$(awk '/^URIs:/ && !/security/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
   [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && !/security/ {print ($2 ~ /^\[/ ? $3 : $2); exit}' /etc/apt/sources.list 2>/dev/null || true)
   [ -n "$mirror" ] || { echo "install-deps: no Debian archive in the apt sources" >&2; exit 1; }
   printf '%s\n' \
     "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $codename main" \
-    "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $codename main" \
-    > "$P/sources.list"
+    "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $codename main" |
+    "${sudo[@]}" tee "$P/sources.list" >/dev/null
   "${apt_private[@]}" update >/dev/null
-  touch "$P/updated"
+  "${sudo[@]}" touch "$P/updated"
 }
 musl_version=$(dpkg-query -W -f='${Version}' "musl-dev:$(dpkg --print-architecture)")
 for a in "${FOREIGN[@]}"; do
@@ -64,8 +99,8 @@ for a in "${FOREIGN[@]}"; do
   [ -f "$stamp" ] && continue
   private_update
   (cd "$P/debs" && "${apt_private[@]}" download "musl-dev:$a=$musl_version" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
-  dpkg-deb -x "$P/debs/musl-dev_${musl_version}_$a.deb" "$MUSL/root"
-  touch "$stamp"
+  "${sudo[@]}" dpkg-deb -x "$P/debs/musl-dev_${musl_version}_$a.deb" "$MUSL/root"
+  "${sudo[@]}" touch "$stamp"
   echo "install-deps: musl-dev:$a $musl_version unpacked into $MUSL/root"
 done
 
@@ -79,19 +114,16 @@ if [ ! -f "$MUSL/riscv64/lib/libc.a" ]; then
   (cd "$work"/musl-*/ &&
     ./configure --target=riscv64-linux-musl --prefix="$MUSL/riscv64" --disable-shared \
       CC="clang --target=riscv64-unknown-linux-musl" AR=llvm-ar RANLIB=llvm-ranlib &&
-    make -j"$(nproc)" && make install) > "$work/build.log" 2>&1 || { tail -20 "$work/build.log"; exit 1; }
+    make -j"$(nproc)" && "${sudo[@]}" make install) > "$work/build.log" 2>&1 || { tail -20 "$work/build.log"; exit 1; }
   rm -rf "$work"
   echo "install-deps: built musl $musl_version for riscv64 into $MUSL/riscv64"
 fi
 
 # The private lists (~150 MB) are only needed again for another musl version.
-[ -f "$P/updated" ] && rm -rf "$P/lists" "$P/cache" "$P/updated"
+[ -f "$P/updated" ] && "${sudo[@]}" rm -rf "$P/lists" "$P/cache" "$P/updated"
 
 installed=$(rustup target list --installed --toolchain stable)
-for t in "${RUST_TARGETS[@]}"; do
+for t in "${STABLE_TARGETS[@]}"; do
   grep -qx "$t" <<<"$installed" || rustup target add --toolchain stable "$t"
 done
-rustup toolchain list | grep -q "^$NIGHTLY" || rustup toolchain install "$NIGHTLY" --profile minimal
-rustup component list --installed --toolchain "$NIGHTLY" | grep -q '^rust-src' ||
-  rustup component add rust-src --toolchain "$NIGHTLY"
 echo "install-deps: ready ($(rustc +"$NIGHTLY" --version); $(clang --version | head -1); $(qemu-aarch64 --version | head -1))"

@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=build/targets.sh
 source "$here/targets.sh"
 hp_target "$1"
-out=$2 toolchain=${3:-nightly}
+out=$2 toolchain=${3:-$(cat "$here/nightly-toolchain")}
 
 # Where build/install-deps.sh puts them: /usr for amd64 (Debian's musl-dev),
 # /opt/healthprobe-musl/root/usr for the foreign musl-dev packages (unpacked),

@@ -8,9 +8,10 @@
 # (exec, so signals sent to the probe's pid reach qemu, which passes them on).
 #
 #   QEMU_TEST_SUITES   test targets run against HTTP-only artifacts (default:
-#                      "probe unix", as make test-static)
+#                      "probe unix deadlines": make test-static's, and the
+#                      deadline windows), ignored tests included
 #   QEMU_TEST_TLS_SUITES  test targets run against TLS artifacts, compiled with
-#                      --features tls (default: "tls unix", as make test-static)
+#                      --features tls (default: "tls unix deadlines")
 #   QEMU_TEST_FILTER   test-name filters, e.g. "behaviour_table refused localhost"
 #                      (default: every test)
 #   QEMU_TEST_SKIP     skipped under qemu (default: empty_root_resolves_localhost,
@@ -28,9 +29,10 @@ DIST_DIR=$(cd "$DIST_DIR" && pwd)
 cd "$ROOT"
 name=healthprobe
 # As `make test-static`: probe + unix against the HTTP-only build, tls + unix
-# (compiled with --features tls) against the TLS build.
-suites=${QEMU_TEST_SUITES:-probe unix}
-tls_suites=${QEMU_TEST_TLS_SUITES:-tls unix}
+# (compiled with --features tls) against the TLS build; and the deadline
+# windows against each.
+suites=${QEMU_TEST_SUITES:-probe unix deadlines}
+tls_suites=${QEMU_TEST_TLS_SUITES:-tls unix deadlines}
 skip=${QEMU_TEST_SKIP-empty_root_resolves_localhost}
 read -r -a filter <<<"${QEMU_TEST_FILTER:-}"
 slack=${HEALTHPROBE_TEST_SLACK_MS:-400}
@@ -52,7 +54,7 @@ for arch in "${arches[@]}"; do
   for variant in "" tls-; do
     bin=$DIST_DIR/$name-${variant}linux-$ARCH
     [ -f "$bin" ] || continue
-    args=("${filter[@]+"${filter[@]}"}")
+    args=(--include-ignored "${filter[@]+"${filter[@]}"}")
     if [ "$QEMU" = - ]; then
       probe_bin=$bin env_slack=0
     else

@@ -8,7 +8,7 @@
 # Prints one line per case (`ok - ...` / `not ok - ...`), then `N passed, N failed`
 # (with `, N skipped` when some were). Exits 1 when any case failed.
 #
-# Needs: nginx and PostgreSQL's server binaries (tests/e2e/install.sh installs
+# Needs: nginx and PostgreSQL's server binaries (build/install-deps.sh e2e installs
 # them from Debian), python3 with venv, and the binary: $HEALTHPROBE_BIN or
 # dist/healthprobe-linux-amd64 (`make static`). As root, PostgreSQL runs as the
 # `postgres` user, which its package creates.
@@ -25,10 +25,10 @@ bin=${HEALTHPROBE_BIN:-$repo/dist/healthprobe-linux-amd64}
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$nginx_bin" ] || die "nginx not found; run tests/e2e/install.sh"
+[ -x "$nginx_bin" ] || die "nginx not found; run build/install-deps.sh e2e (make test-e2e does)"
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -n "$pg_bin" ] || pg_bin=$(dirname "$(command -v postgres || echo /nonexistent/postgres)")
-[ -x "$pg_bin/postgres" ] && [ -x "$pg_bin/initdb" ] || die "PostgreSQL server not found; run tests/e2e/install.sh"
+[ -x "$pg_bin/postgres" ] && [ -x "$pg_bin/initdb" ] || die "PostgreSQL server not found; run build/install-deps.sh e2e (make test-e2e does)"
 as_postgres=()
 if [ "$(id -u)" = 0 ]; then
     # PostgreSQL refuses to run as root. setpriv execs, so $! stays the server's pid.
@@ -272,7 +272,7 @@ check "SECURE_SSL_REDIRECT: -H 'X-Forwarded-Proto: https' passes" 0 \
 check "SECURE_SSL_REDIRECT: readyz with X-Forwarded-Proto passes" 0 \
     -- "$hp" -H 'X-Forwarded-Proto: https' "http://127.0.0.1:$ssl_port/readyz"
 
-# nginx, configured as in the context document
+# nginx, configured as in the article "Django health check endpoint"
 check "nginx: healthz" 0 -- "$hp" "$nginx/healthz"
 check "nginx: readyz, allowed from 127.0.0.1" 0 -- "$hp" "$nginx/readyz"
 check "nginx: HEAD readyz" 0 -- "$hp" -X HEAD "$nginx/readyz"

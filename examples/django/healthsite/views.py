@@ -1,4 +1,4 @@
-"""Liveness and readiness views, as in the context document.
+"""Liveness and readiness views, as in the article "Django health check endpoint".
 
 /healthz touches nothing but Django itself, so a database outage never makes
 the process look dead (and never gets it restarted in a loop). /readyz runs
