@@ -9,30 +9,24 @@
 //! the start and in every failure); `HEALTHPROBE_HOSTILE_CASES` sets how many
 //! behaviours are played (default 240). See RELIABILITY.md.
 
-mod harness;
+mod common;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::{check_contract, finish, ms, probe_command, slack, Rng};
+use common::{check_contract, finish, finish_traced, ms, probe_command, slack, spawn_traced, Conn, Rng, Server, MARGIN, RSS_BUDGET_KIB};
 
 /// The probe's deadline in every case: short, so that 240 cases take seconds.
 const DEADLINE_MS: u64 = 300;
-/// The promise: exit no later than the deadline plus this.
-const MARGIN_MS: u64 = 150;
 /// Cases run at once. Three keep two cores busy without starving a probe:
 /// the servers mostly sleep or block, and each probe is a few milliseconds
 /// of CPU.
 const PARALLEL: usize = 3;
-/// The static build's peak RSS budget, KiB: huge and endless answers must
-/// not raise it.
-const RSS_BUDGET_KIB: i64 = 512;
-/// No server thread lives longer than this, whatever the behaviour.
-const SERVER_LIFETIME: Duration = Duration::from_secs(3);
+/// No behaviour plays longer than this.
+const PLAY_LIFETIME: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
@@ -411,40 +405,15 @@ fn behaviour(rng: &mut Rng) -> Behaviour {
 
 // --------------------------------------------------------------- serving
 
-/// Plays `b` on the first connection to a fresh listener.
-fn serve(b: Arc<Behaviour>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    thread::spawn(move || {
-        let start = Instant::now();
-        let stream = loop {
-            match listener.accept() {
-                Ok((s, _)) => break s,
-                Err(_) if start.elapsed() < SERVER_LIFETIME => thread::sleep(ms(1)),
-                Err(_) => return,
-            }
-        };
-        play(stream, &b, start);
-    });
-    addr
+/// Plays `b` on every connection to a fresh server (the probe makes one).
+fn serve(b: Arc<Behaviour>) -> Server {
+    let read_request = b.read_request;
+    let behaviour = common::Behaviour::raw(move |c, _| play(c, &b, Instant::now()));
+    Server::tcp(behaviour.reading_request(read_request))
 }
 
-fn play(mut s: TcpStream, b: &Behaviour, start: Instant) {
-    s.set_nonblocking(false).unwrap();
-    let _ = s.set_read_timeout(Some(SERVER_LIFETIME));
-    let _ = s.set_write_timeout(Some(SERVER_LIFETIME));
-    let _ = s.set_nodelay(true);
-    if b.read_request {
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !seen.windows(4).any(|w| w == b"\r\n\r\n") && seen.len() < 1 << 20 {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => seen.extend_from_slice(&buf[..n]),
-            }
-        }
-    }
+fn play(s: &mut Conn, b: &Behaviour, start: Instant) {
+    s.set_nodelay();
     for step in &b.steps {
         match step {
             Step::Send(bytes) => {
@@ -454,7 +423,7 @@ fn play(mut s: TcpStream, b: &Behaviour, start: Instant) {
             }
             Step::Pause(n) => thread::sleep(ms(*n)),
             Step::Endless { unit, pause_ms } => {
-                while start.elapsed() < SERVER_LIFETIME {
+                while start.elapsed() < PLAY_LIFETIME {
                     if s.write_all(unit).is_err() {
                         return;
                     }
@@ -467,14 +436,14 @@ fn play(mut s: TcpStream, b: &Behaviour, start: Instant) {
         }
     }
     match b.end {
-        End::Reset => harness::reset(s),
+        End::Reset => s.reset(),
         End::Close | End::Hold => {
             if matches!(b.end, End::Close) {
-                let _ = s.shutdown(Shutdown::Write);
+                s.shutdown_write();
             }
             // Until the probe closes: unread input would turn our close into RST.
             let mut buf = [0u8; 4096];
-            while start.elapsed() < SERVER_LIFETIME {
+            while start.elapsed() < PLAY_LIFETIME {
                 match s.read(&mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {}
@@ -489,16 +458,16 @@ fn play(mut s: TcpStream, b: &Behaviour, start: Instant) {
 /// Plays one case; returns the probe's peak RSS (KiB, static build only, else -1).
 fn play_one(index: usize, b: Behaviour) -> Result<i64, String> {
     let b = Arc::new(b);
-    let addr = serve(b.clone());
-    let url = format!("http://{addr}/healthz");
+    let server = serve(b.clone());
+    let url = server.url("/healthz");
     let deadline = format!("{DEADLINE_MS}ms");
     let mut args: Vec<&str> = vec!["-t", &deadline];
     args.extend(b.args.iter().map(String::as_str));
     args.push(&url);
-    let ended = if harness::static_bin().is_some() {
-        // Traced, to read its own peak RSS (see harness::finish_traced).
-        let (child, start) = harness::spawn_traced(&mut probe_command(&args)).map_err(|e| format!("spawn: {e}"))?;
-        harness::finish_traced(child, start, Duration::from_secs(20))
+    let ended = if static_build() {
+        // Traced, to read its own peak RSS (see common::finish_traced).
+        let (child, start) = spawn_traced(&mut probe_command(&args)).map_err(|e| format!("spawn: {e}"))?;
+        finish_traced(child, start, Duration::from_secs(20))
     } else {
         let start = Instant::now();
         let child = probe_command(&args).spawn().map_err(|e| format!("spawn: {e}"))?;
@@ -506,27 +475,33 @@ fn play_one(index: usize, b: Behaviour) -> Result<i64, String> {
     };
     let context = || format!("case {index} ({}; args {:?}): {ended:?}", b.what, b.args);
     check_contract(&ended).map_err(|e| format!("{e}; {}", context()))?;
-    let limit = ms(DEADLINE_MS + MARGIN_MS) + slack();
+    let limit = ms(DEADLINE_MS) + MARGIN + slack();
     if ended.elapsed > limit {
         return Err(format!("took {:?} > {limit:?}; {}", ended.elapsed, context()));
     }
     if b.waits_for_deadline && ended.elapsed < ms(DEADLINE_MS) {
         return Err(format!("gave up after {:?}, before its deadline; {}", ended.elapsed, context()));
     }
-    if harness::static_bin().is_some() && ended.max_rss_kib > RSS_BUDGET_KIB {
+    if static_build() && ended.max_rss_kib > RSS_BUDGET_KIB {
         return Err(format!("peak RSS {} KiB > {RSS_BUDGET_KIB} KiB; {}", ended.max_rss_kib, context()));
     }
     let healthy = ended.code == Some(0);
     match b.expect {
         Expect::Healthy if !healthy => Err(format!("expected healthy; {}", context())),
         Expect::Unhealthy if healthy => Err(format!("expected unhealthy; {}", context())),
-        _ => Ok(if harness::static_bin().is_some() { ended.max_rss_kib } else { -1 }),
+        _ => Ok(if static_build() { ended.max_rss_kib } else { -1 }),
     }
 }
 
+/// The peak RSS budget is the static build's.
+fn static_build() -> bool {
+    std::env::var_os("HEALTHPROBE_BIN").is_some()
+}
+
 #[test]
+#[ignore = "random servers under a deadline window: make test-reliability"]
 fn random_hostile_servers() {
-    let seed = harness::seed("HEALTHPROBE_HOSTILE_SEED");
+    let seed = common::seed("HEALTHPROBE_HOSTILE_SEED");
     let cases: usize = std::env::var("HEALTHPROBE_HOSTILE_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(240);
     let mut rng = Rng::new(seed);
     let behaviours: Vec<Behaviour> = (0..cases).map(|_| behaviour(&mut rng)).collect();

@@ -4,30 +4,22 @@
 //! SIGPIPE. Servers are started here, on 127.0.0.1 only. See RELIABILITY.md.
 //!
 //! The tests take one lock, so that starvation and load never overlap
-//! another timing test in this binary. The empty-root, strace and memory
-//! budget checks need the static build (`HEALTHPROBE_BIN`) and say so when
-//! skipped.
+//! another timing test in this binary. All but the SIGPIPE test are
+//! `#[ignore]`d in plain `cargo test` (timing, starvation, random moments,
+//! or the static build and root they need) and run by `make
+//! test-reliability`, which includes them.
 
-mod harness;
+mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::{check_contract, finish, ms, probe_command, slack, static_bin, Ended};
+use common::*;
 use healthprobe::report::human;
 
-/// The promises, from the issue: exit by the deadline plus these.
-const MARGIN: Duration = Duration::from_millis(150);
-const STARVED_MARGIN: Duration = Duration::from_millis(250);
-const SIGNAL_BOUND: Duration = Duration::from_millis(100);
-/// Peak RSS budget of the static build, KiB.
-const RSS_BUDGET_KIB: i64 = 512;
 /// How many probes start at once in the load tests.
 const CROWD: usize = 500;
 
@@ -39,161 +31,20 @@ fn serial() -> MutexGuard<'static, ()> {
 
 // ---------------------------------------------------------------- servers
 
-/// Accepts until dropped (polling, so that the thread ends with the test),
-/// and runs `handler` on a thread per connection.
-struct Server {
-    addr: SocketAddr,
-    accepted: Arc<AtomicUsize>,
-    answered: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    accept_events: mpsc::Receiver<()>,
+fn ok() -> Behaviour {
+    answer_text("200 OK", "ok")
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Server {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn wait_for_connection(&self) {
-        self.accept_events.recv_timeout(Duration::from_secs(10)).expect("the probe never connected");
-    }
-}
-
-/// Plays one connection; tells whether it answered.
-type Handler = fn(&mut TcpStream) -> bool;
-
-fn serve_on(listener: TcpListener, handler: Handler) -> Server {
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let (accepted, answered, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
-    let (tx, rx) = mpsc::channel();
-    let (acc, ans, st) = (accepted.clone(), answered.clone(), stop.clone());
-    thread::spawn(move || {
-        while !st.load(Ordering::SeqCst) {
-            match listener.accept() {
-                Ok((mut s, _)) => {
-                    acc.fetch_add(1, Ordering::SeqCst);
-                    let _ = tx.send(());
-                    let (ans, st) = (ans.clone(), st.clone());
-                    thread::spawn(move || {
-                        s.set_nonblocking(false).unwrap();
-                        let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-                        let _ = s.set_write_timeout(Some(Duration::from_secs(30)));
-                        if handler(&mut s) {
-                            ans.fetch_add(1, Ordering::SeqCst);
-                        }
-                        // Hold until the probe or the test goes.
-                        let mut sink = [0u8; 1024];
-                        while !st.load(Ordering::SeqCst) {
-                            match s.read(&mut sink) {
-                                Ok(0) | Err(_) => break,
-                                Ok(_) => {}
-                            }
-                        }
-                    });
-                }
-                Err(_) => thread::sleep(ms(1)),
-            }
-        }
-    });
-    Server { addr, accepted, answered, stop, accept_events: rx }
-}
-
-fn serve(handler: Handler) -> Server {
-    serve_on(TcpListener::bind("127.0.0.1:0").unwrap(), handler)
-}
-
-fn read_request(s: &mut TcpStream) -> bool {
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-        }
-    }
-    true
-}
-
-fn ok(s: &mut TcpStream) -> bool {
-    read_request(s) && s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").is_ok()
-}
-
-fn unavailable(s: &mut TcpStream) -> bool {
-    read_request(s) && s.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 8\r\n\r\nstarting").is_ok()
-}
-
-fn blackhole(s: &mut TcpStream) -> bool {
-    read_request(s)
-}
-
-/// The headers a byte at a time, 50 ms apart, for ever.
-fn dribble(s: &mut TcpStream) -> bool {
-    read_request(s);
-    let start = Instant::now();
-    for b in b"HTTP/1.1 200 OK\r\nX-Slow: ".iter().chain(std::iter::repeat(&b'a')) {
-        if s.write_all(&[*b]).is_err() || start.elapsed() > Duration::from_secs(20) {
-            break;
-        }
-        thread::sleep(ms(50));
-    }
-    false
-}
-
-/// A 200 whose body (checked with --expect-body) comes a byte at a time.
-fn dribbled_body(s: &mut TcpStream) -> bool {
-    read_request(s);
-    if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n").is_err() {
-        return false;
-    }
-    let start = Instant::now();
-    while s.write_all(b"x").is_ok() && start.elapsed() < Duration::from_secs(20) {
-        thread::sleep(ms(50));
-    }
-    false
-}
-
-fn endless_body(s: &mut TcpStream) -> bool {
-    read_request(s);
-    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 52428800000\r\n\r\n");
-    let chunk = vec![b'x'; 64 * 1024];
-    let start = Instant::now();
-    while s.write_all(&chunk).is_ok() && start.elapsed() < Duration::from_secs(20) {}
-    false
-}
-
-fn endless_headers(s: &mut TcpStream) -> bool {
-    read_request(s);
-    let _ = s.write_all(b"HTTP/1.1 200 OK\r\n");
-    let start = Instant::now();
-    while s.write_all(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n").is_ok() && start.elapsed() < Duration::from_secs(20) {}
-    false
-}
-
-/// Closes at once without reading: the probe's request meets a reset.
-fn slam(s: &mut TcpStream) -> bool {
-    let _ = s.shutdown(std::net::Shutdown::Both);
-    false
+fn unavailable() -> Behaviour {
+    answer_text("503 Service Unavailable", "starting")
 }
 
 // ------------------------------------------------------------------ helpers
 
-fn assert_contract(e: &Ended, what: &str) {
-    if let Err(complaint) = check_contract(e) {
-        panic!("{what}: {complaint}: {e:?}");
-    }
-}
-
 /// Exit 1 within the bounds, with the line for the phase that timed out
 /// (`words`) or, when the machine was too busy to run ureq's own timeout
 /// within 60 ms, the watchdog's line for the same deadline.
-fn assert_fails_by(e: &Ended, deadline: Duration, margin: Duration, words: &str, what: &str) {
+fn assert_fails_by(e: &Run, deadline: Duration, margin: Duration, words: &str, what: &str) {
     assert_contract(e, what);
     assert_eq!(e.code, Some(1), "{what}: {e:?}");
     let watchdog = format!("no answer within {} (deadline)", human(deadline));
@@ -209,10 +60,6 @@ fn assert_fails_by(e: &Ended, deadline: Duration, margin: Duration, words: &str,
     assert!(e.elapsed >= lo && e.elapsed <= hi, "{what}: took {:?}, expected {lo:?}..{hi:?}", e.elapsed);
 }
 
-fn probe(args: &[&str]) -> Ended {
-    harness::run(probe_command(args))
-}
-
 /// Busy processes that keep every core saturated until dropped.
 struct Hogs(Vec<Child>);
 
@@ -225,7 +72,7 @@ impl Hogs {
     fn stop(mut self) -> Duration {
         let mut cpu = Duration::ZERO;
         for child in self.0.drain(..) {
-            harness::kill(child.id(), libc::SIGKILL);
+            kill(child.id(), libc::SIGKILL);
             let e = finish_cpu(child);
             cpu += e;
         }
@@ -259,11 +106,12 @@ fn cores() -> usize {
 // ------------------------------------------------------------ starvation
 
 #[test]
+#[ignore = "CPU starvation: make test-reliability"]
 fn deadlines_hold_under_cpu_starvation() {
     let _serial = serial();
-    let hole = serve(blackhole);
-    let slow = serve(dribble);
-    let slow_body = serve(dribbled_body);
+    let hole = Server::tcp(blackhole());
+    let slow = Server::tcp(dribble(ms(50)));
+    let slow_body = Server::tcp(dribbled_body(ms(50)));
     // Two busy processes a core: the probe competes for every slice.
     let hogs = Hogs::start(2 * cores());
     let started = Instant::now();
@@ -310,7 +158,7 @@ struct Member {
 /// starts when its exec is let go and its own peak RSS (VmHWM) is read just
 /// before it exits. Safe to reap with wait4(-1): the tests here are serial,
 /// and no other child exists meanwhile. Stderr goes to a file a probe.
-fn crowd(url: &str, args: &[&str]) -> Vec<Ended> {
+fn crowd(url: &str, args: &[&str]) -> Vec<Run> {
     use std::collections::HashMap;
     use std::os::unix::process::CommandExt;
     let dir = std::env::temp_dir().join(format!("healthprobe-crowd-{}", std::process::id()));
@@ -335,13 +183,13 @@ fn crowd(url: &str, args: &[&str]) -> Vec<Ended> {
         // Reaped below, with wait4(-1).
         #[allow(clippy::zombie_processes)]
         let child = cmd.spawn().expect("spawn");
-        pidfds.push(harness::pidfd(child.id() as libc::pid_t));
+        pidfds.push(pidfd(child.id() as libc::pid_t));
         members.insert(child.id() as libc::pid_t, Member { index, started: None, exiting: None, hwm: -1 });
     }
     // If the loop below hangs, every probe is killed (through pidfds opened
     // before any was reaped) and the test fails.
-    let killer = harness::kill_all_after(pidfds, Duration::from_secs(60));
-    let mut ended: Vec<Option<Ended>> = (0..CROWD).map(|_| None).collect();
+    let killer = kill_all_after(pidfds, Duration::from_secs(60));
+    let mut ended: Vec<Option<Run>> = (0..CROWD).map(|_| None).collect();
     let mut left = CROWD;
     while left > 0 {
         let mut status = 0;
@@ -360,7 +208,7 @@ fn crowd(url: &str, args: &[&str]) -> Vec<Ended> {
                 0
             } else if sig == libc::SIGTRAP && status >> 16 == libc::PTRACE_EVENT_EXIT {
                 m.exiting = Some(now);
-                m.hwm = harness::vm_hwm_kib(pid as u32);
+                m.hwm = vm_hwm_kib(pid as u32);
                 0
             } else {
                 sig
@@ -374,7 +222,7 @@ fn crowd(url: &str, args: &[&str]) -> Vec<Ended> {
             (None, libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)))
         };
         let elapsed = m.exiting.unwrap_or(now) - m.started.expect("exec seen before exit");
-        ended[m.index] = Some(Ended { code, signal, elapsed, max_rss_kib: m.hwm, stdout: String::new(), stderr: String::new() });
+        ended[m.index] = Some(Run { code, signal, elapsed, max_rss_kib: m.hwm, stdout: String::new(), stderr: String::new() });
         left -= 1;
     }
     for (index, e) in ended.iter_mut().enumerate() {
@@ -387,39 +235,31 @@ fn crowd(url: &str, args: &[&str]) -> Vec<Ended> {
     ended.into_iter().map(Option::unwrap).collect()
 }
 
-fn rss_summary(all: &[Ended]) -> (i64, i64) {
+fn rss_summary(all: &[Run]) -> (i64, i64) {
     let mut rss: Vec<i64> = all.iter().map(|e| e.max_rss_kib).collect();
     rss.sort_unstable();
     (rss[rss.len() / 2], rss[rss.len() - 1])
 }
 
-fn assert_rss(all: &[Ended], what: &str) {
+fn assert_rss(all: &[Run], what: &str) {
     let (median, max) = rss_summary(all);
     assert!(all.iter().all(|e| e.max_rss_kib > 0), "{what}: peak RSS not measured");
     eprintln!("{what}: peak RSS median {median} KiB, max {max} KiB");
     assert!(max <= RSS_BUDGET_KIB, "{what}: peak RSS {max} KiB > {RSS_BUDGET_KIB} KiB");
 }
 
-/// The load and memory promises are the shipped binary's: the budget is the
-/// static build's, and 500 simultaneous exits of an unoptimised glibc build
-/// on two cores measure the debug build, not the probe.
-fn static_only(test: &str) -> bool {
-    let ok = static_bin().is_some();
-    if !ok {
-        eprintln!("{test}: needs HEALTHPROBE_BIN (the static build); skipped");
-    }
-    ok
-}
+// The load and memory promises are the shipped binary's: the budget is the
+// static build's, and 500 simultaneous exits of an unoptimised glibc build
+// on two cores measure the debug build, not the probe.
 
 #[test]
+#[ignore = "needs the static build in HEALTHPROBE_BIN: make test-reliability"]
 fn five_hundred_probes_at_once_all_healthy() {
     let _serial = serial();
-    if !static_only("five_hundred_probes_at_once_all_healthy") {
-        return;
-    }
+    static_bin("five_hundred_probes_at_once_all_healthy");
     // A real server's backlog (gunicorn's is 2048); std's 128 would drop SYNs
     // of a burst and the retry comes a second later.
-    let server = serve_on(harness::listen(1024), ok);
+    let server = Server::on(listen(1024), ok());
     let started = Instant::now();
     let all = crowd(&server.url("/healthz"), &["-t", "5s"]);
     let wall = started.elapsed();
@@ -427,20 +267,19 @@ fn five_hundred_probes_at_once_all_healthy() {
         assert_contract(e, &format!("probe {i} of {CROWD}"));
         assert_eq!(e.code, Some(0), "probe {i} of {CROWD}: {e:?}");
     }
-    assert_eq!(server.answered.load(Ordering::SeqCst), CROWD, "every probe was answered once");
+    assert_eq!(server.answered(), CROWD, "every probe was answered once");
     let slowest = all.iter().map(|e| e.elapsed).max().unwrap();
     eprintln!("{CROWD} probes at once: all healthy in {wall:?}, slowest {slowest:?}");
     assert_rss(&all, "500 healthy probes");
 }
 
 #[test]
+#[ignore = "needs the static build in HEALTHPROBE_BIN: make test-reliability"]
 fn five_hundred_probes_against_a_full_backlog_fail_by_the_deadline() {
     let _serial = serial();
-    if !static_only("five_hundred_probes_against_a_full_backlog_fail_by_the_deadline") {
-        return;
-    }
-    let (listener, _idle) = harness::full_backlog(1);
-    let url = format!("http://{}/healthz", harness::local(&listener));
+    static_bin("five_hundred_probes_against_a_full_backlog_fail_by_the_deadline");
+    let (listener, _idle) = full_backlog(1);
+    let url = format!("http://{}/healthz", listener.local_addr().unwrap());
     let deadline = ms(1000);
     let started = Instant::now();
     let all = crowd(&url, &["-t", "1s"]);
@@ -459,27 +298,26 @@ fn five_hundred_probes_against_a_full_backlog_fail_by_the_deadline() {
 
 /// Huge and endless answers cannot make it grow (static build's budget).
 #[test]
+#[ignore = "needs the static build in HEALTHPROBE_BIN: make test-reliability"]
 fn memory_stays_bounded_under_huge_answers() {
     let _serial = serial();
-    if !static_only("memory_stays_bounded_under_huge_answers") {
-        return;
-    }
-    let cases: [(Handler, &[&str], Option<i32>); 4] = [
-        (endless_body, &[], Some(0)),
-        (endless_body, &["--expect-body", "needle"], Some(1)),
-        (endless_headers, &[], Some(1)),
-        (ok, &[], Some(0)),
+    static_bin("memory_stays_bounded_under_huge_answers");
+    let cases: [(Behaviour, &[&str], Option<i32>); 4] = [
+        (endless_body(), &[], Some(0)),
+        (endless_body(), &["--expect-body", "needle"], Some(1)),
+        (endless_headers(Duration::ZERO), &[], Some(1)),
+        (ok(), &[], Some(0)),
     ];
     let mut all = Vec::new();
-    for (handler, extra, code) in cases {
-        let server = serve(handler);
+    for (behaviour, extra, code) in cases {
+        let server = Server::tcp(behaviour);
         let url = server.url("/healthz");
         let mut args = vec!["-t", "2s"];
         args.extend_from_slice(extra);
         args.push(&url);
         let mut cmd = probe_command(&args);
-        let (child, start) = harness::spawn_traced(&mut cmd).unwrap();
-        let e = harness::finish_traced(child, start, Duration::from_secs(30));
+        let (child, start) = spawn_traced(&mut cmd).unwrap();
+        let e = finish_traced(child, start, Duration::from_secs(30));
         assert_contract(&e, &format!("{extra:?}"));
         assert_eq!(e.code, code, "{extra:?}: {e:?}");
         eprintln!("peak RSS {} KiB: {extra:?} ({:?})", e.max_rss_kib, e.stderr.get(..e.stderr.len().min(100)));
@@ -539,17 +377,11 @@ impl Drop for EmptyRoot {
     }
 }
 
-fn needs_root_tools(test: &str) -> Option<std::path::PathBuf> {
-    let Some(bin) = static_bin() else {
-        eprintln!("{test}: needs HEALTHPROBE_BIN (the static build); skipped");
-        return None;
-    };
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("{test}: needs root (chroot, mount namespace, setuid); skipped");
-        return None;
-    }
-    Some(bin)
+/// The static build, as root (chroot, mount namespace, setuid): a test
+/// that needs them is `#[ignore]`d, and fails when included without them.
+fn needs_root_tools(test: &str) -> std::path::PathBuf {
+    require_root(test);
+    static_bin(test)
 }
 
 fn proc_status(pid: u32, key: &str) -> String {
@@ -558,21 +390,22 @@ fn proc_status(pid: u32, key: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root and the static build in HEALTHPROBE_BIN: make test-reliability"]
 fn least_privilege_empty_read_only_root_as_nobody() {
     let _serial = serial();
-    let Some(bin) = needs_root_tools("least_privilege_empty_read_only_root_as_nobody") else { return };
+    let bin = needs_root_tools("least_privilege_empty_read_only_root_as_nobody");
     let root = EmptyRoot::new(&bin, "nobody");
-    let good = serve(ok);
-    let bad = serve(unavailable);
-    let hole = serve(blackhole);
+    let good = Server::tcp(ok());
+    let bad = Server::tcp(unavailable());
+    let hole = Server::tcp(blackhole());
 
-    let e = harness::run(root.command(&[], &[&good.url("/healthz")]));
+    let e = run(root.command(&[], &[&good.url("/healthz")]));
     assert_contract(&e, "empty root, healthy");
     assert_eq!(e.code, Some(0), "{e:?}");
-    let e = harness::run(root.command(&[], &[&bad.url("/readyz")]));
+    let e = run(root.command(&[], &[&bad.url("/readyz")]));
     assert_contract(&e, "empty root, 503");
     assert!(e.code == Some(1) && e.stderr.contains("503 Service Unavailable: starting"), "{e:?}");
-    let e = harness::run(root.command(&[], &["http://localhost:1/healthz"]));
+    let e = run(root.command(&[], &["http://localhost:1/healthz"]));
     assert!(e.code == Some(1) && e.stderr.contains("connection refused"), "localhost needs no /etc/hosts: {e:?}");
 
     // While it waits on the blackhole, look at who it is and where.
@@ -589,7 +422,7 @@ fn least_privilege_empty_read_only_root_as_nobody() {
     assert_eq!(exe, root.0, "chrooted into the empty root");
     let fds: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().map(|e| std::fs::read_link(e.unwrap().path()).unwrap()).collect();
     assert!(fds.iter().all(|p| { let p = p.to_string_lossy(); p.starts_with("socket:") || p.starts_with("pipe:") || p == "/dev/null" }), "open files: {fds:?}");
-    harness::kill(pid, libc::SIGTERM);
+    kill(pid, libc::SIGTERM);
     let e = finish(child, start, Duration::from_secs(10));
     assert_eq!(e.code, Some(1), "{e:?}");
 }
@@ -647,9 +480,10 @@ fn check_strace(log: &str, allowed: Option<&str>, code: i32, what: &str) -> usiz
 const STRACE_CALLS: &str = "trace=%file,%process,%desc,%network,%memory,%signal";
 
 #[test]
+#[ignore = "needs root and the static build in HEALTHPROBE_BIN: make test-reliability"]
 fn strace_shows_no_file_no_child_no_write() {
     let _serial = serial();
-    let Some(bin) = needs_root_tools("strace_shows_no_file_no_child_no_write") else { return };
+    let bin = needs_root_tools("strace_shows_no_file_no_child_no_write");
     assert!(
         Command::new("strace").arg("-V").stdout(Stdio::null()).status().is_ok_and(|s| s.success()),
         "strace is missing: `make test-reliability` installs it (apt-get install strace)"
@@ -659,29 +493,27 @@ fn strace_shows_no_file_no_child_no_write() {
     let strace = |name: &str, root: &EmptyRoot, args: &[&str], code: i32, allowed: Option<&str>| {
         let log = log_dir.join(format!("{name}.log"));
         let prefix = ["strace", "-f", "-qq", "-o", log.to_str().unwrap(), "-e", STRACE_CALLS, "-e", "signal=none"];
-        let e = harness::run(root.command(&prefix, args));
+        let e = run(root.command(&prefix, args));
         assert_eq!(e.code, Some(code), "{name}: {e:?}");
         let n = check_strace(&std::fs::read_to_string(&log).unwrap(), allowed, code, name);
         eprintln!("strace {name}: {n} system calls after exec; files: {}", allowed.unwrap_or("none"));
     };
 
     let root = EmptyRoot::new(&bin, "strace");
-    let good = serve(ok);
-    let bad = serve(unavailable);
+    let good = Server::tcp(ok());
+    let bad = Server::tcp(unavailable());
     strace("healthy", &root, &[&good.url("/healthz")], 0, None);
     strace("503", &root, &[&bad.url("/readyz")], 1, None);
     strace("refused", &root, &["http://localhost:1/"], 1, None);
 
     // The TLS build opens the --cacert file, and nothing else.
-    let Some(tls_bin) = std::env::var_os("HEALTHPROBE_TLS_BIN") else {
-        eprintln!("strace --cacert: needs HEALTHPROBE_TLS_BIN (the static TLS build); skipped");
-        return;
-    };
+    let tls_bin = std::env::var_os("HEALTHPROBE_TLS_BIN")
+        .expect("strace --cacert: needs HEALTHPROBE_TLS_BIN, the static TLS build (make test-reliability sets it)");
     let bundle = std::path::Path::new("/etc/ssl/certs/ca-certificates.crt");
     assert!(bundle.exists(), "{}: a PEM bundle to trust (Debian's ca-certificates)", bundle.display());
     let tls_root = EmptyRoot::with_files(std::path::Path::new(&tls_bin), "strace-tls", &[("ca.pem", bundle)]);
-    let slammer = serve(slam);
-    let url = format!("https://{}/healthz", slammer.addr);
+    let slammer = Server::tcp(slam());
+    let url = format!("https://{}/healthz", slammer.addr());
     strace("tls --cacert", &tls_root, &["-t", "2s", "--cacert", "/ca.pem", &url], 1, Some("/ca.pem"));
     let _ = std::fs::remove_dir_all(&log_dir);
 }
@@ -689,43 +521,52 @@ fn strace_shows_no_file_no_child_no_write() {
 /// In an empty root, with stdin, stdout and stderr closed, there is no
 /// /dev/null to reopen them on: the probe must still answer 0 or 1.
 #[test]
+#[ignore = "needs root and the static build in HEALTHPROBE_BIN: make test-reliability"]
 fn empty_root_with_closed_standard_fds() {
     let _serial = serial();
-    let Some(bin) = needs_root_tools("empty_root_with_closed_standard_fds") else { return };
+    let bin = needs_root_tools("empty_root_with_closed_standard_fds");
     let root = EmptyRoot::new(&bin, "closedfds");
-    let good = serve(ok);
+    let good = Server::tcp(ok());
     let script = r#"exec 0<&- 1>&- 2>&- chroot --userspec=65534:65534 "$0" /healthprobe "$1""#;
     let mut cmd = Command::new("sh");
     cmd.args(["-c", script, root.0.to_str().unwrap(), &good.url("/healthz")]);
-    let e = harness::run(cmd);
+    let e = run(cmd);
     assert_eq!(e.code, Some(0), "{e:?}");
 }
 
 // ---------------------------------------------------------------- signals
 
-const SYS_READ: i64 = 0;
-const SYS_POLL: i64 = 7;
-const SYS_NANOSLEEP: i64 = 35;
-const SYS_CONNECT: i64 = 42;
-const SYS_RECVFROM: i64 = 45;
-const SYS_CLOCK_NANOSLEEP: i64 = 230;
-const SYS_PPOLL: i64 = 271;
+// The system calls a probe blocks in, by phase, from libc's numbers for the
+// host's architecture (poll(2) exists only on some; ppoll everywhere).
+#[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "arm", target_arch = "powerpc64", target_arch = "s390x"))]
+const POLLS: &[libc::c_long] = &[libc::SYS_poll, libc::SYS_ppoll];
+#[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "arm", target_arch = "powerpc64", target_arch = "s390x")))]
+const POLLS: &[libc::c_long] = &[libc::SYS_ppoll];
+const CONNECTING: &[libc::c_long] = &[libc::SYS_connect];
+const READING: &[libc::c_long] = &[libc::SYS_read, libc::SYS_recvfrom];
+const SLEEPING: &[libc::c_long] = &[libc::SYS_nanosleep, libc::SYS_clock_nanosleep];
+
+/// Blocked in one of these system calls.
+fn blocked_in_one_of(pid: u32, calls: &[&[libc::c_long]]) -> bool {
+    blocked_in(pid).is_some_and(|n| calls.iter().any(|set| set.contains(&n)))
+}
 
 fn handles_termination(pid: u32) -> bool {
-    let mask = harness::caught_signals(pid);
+    let mask = caught_signals(pid);
     [libc::SIGTERM, libc::SIGINT, libc::SIGHUP].iter().all(|s| mask & (1 << (s - 1)) != 0)
 }
 
 #[test]
+#[ignore = "signals at random moments: make test-reliability"]
 fn signals_at_any_moment_exit_1_within_100ms() {
     let _serial = serial();
-    let seed = harness::seed("HEALTHPROBE_SIGNAL_SEED");
-    let mut rng = harness::Rng::new(seed);
-    let hole = serve(blackhole);
-    let starting = serve(unavailable);
-    let body = serve(dribbled_body);
-    let (full, _idle) = harness::full_backlog(1);
-    let full_url = format!("http://{}/healthz", harness::local(&full));
+    let seed = seed("HEALTHPROBE_SIGNAL_SEED");
+    let mut rng = Rng::new(seed);
+    let hole = Server::tcp(blackhole());
+    let starting = Server::tcp(unavailable());
+    let body = Server::tcp(dribbled_body(ms(50)));
+    let (full, _idle) = full_backlog(1);
+    let full_url = format!("http://{}/healthz", full.local_addr().unwrap());
     let mut worst = Duration::ZERO;
     let mut runs = 0;
     for phase in ["start", "connect", "headers", "wait-sleep", "body"] {
@@ -740,24 +581,24 @@ fn signals_at_any_moment_exit_1_within_100ms() {
                 let mut args = vec!["-t", "10s"];
                 args.extend_from_slice(extra);
                 args.push(&url);
-                let before = (hole.accepted.load(Ordering::SeqCst), body.accepted.load(Ordering::SeqCst));
+                let before = (hole.connections(), body.connections());
                 let child = probe_command(&args).spawn().unwrap();
                 let pid = child.id();
                 let limit = Duration::from_secs(5);
                 // Wait on the state itself, then a random moment within it.
-                harness::wait_until(limit, "the signal handlers", || handles_termination(pid));
+                wait_until(limit, "the signal handlers", || handles_termination(pid));
                 match phase {
-                    "connect" => harness::wait_until(limit, "a blocked connect", || matches!(harness::blocked_in(pid), Some(SYS_POLL | SYS_PPOLL | SYS_CONNECT))),
-                    "headers" => harness::wait_until(limit, "a read of the headers", || hole.accepted.load(Ordering::SeqCst) > before.0 && matches!(harness::blocked_in(pid), Some(SYS_READ | SYS_RECVFROM | SYS_POLL | SYS_PPOLL))),
-                    "wait-sleep" => harness::wait_until(limit, "the pause between attempts", || matches!(harness::blocked_in(pid), Some(SYS_NANOSLEEP | SYS_CLOCK_NANOSLEEP))),
-                    "body" => harness::wait_until(limit, "the body read", || body.accepted.load(Ordering::SeqCst) > before.1 && matches!(harness::blocked_in(pid), Some(SYS_READ | SYS_RECVFROM | SYS_POLL | SYS_PPOLL))),
+                    "connect" => wait_until(limit, "a blocked connect", || blocked_in_one_of(pid, &[POLLS, CONNECTING])),
+                    "headers" => wait_until(limit, "a read of the headers", || hole.connections() > before.0 && blocked_in_one_of(pid, &[READING, POLLS])),
+                    "wait-sleep" => wait_until(limit, "the pause between attempts", || blocked_in_one_of(pid, &[SLEEPING])),
+                    "body" => wait_until(limit, "the body read", || body.connections() > before.1 && blocked_in_one_of(pid, &[READING, POLLS])),
                     _ => {}
                 }
                 if phase != "start" {
                     thread::sleep(Duration::from_micros(rng.range(0, 20_000)));
                 }
                 let sent = Instant::now();
-                harness::kill(pid, signal);
+                kill(pid, signal);
                 let e = finish(child, sent, Duration::from_secs(10));
                 let what = format!("signal {signal} during {phase} (seed {seed})");
                 assert_contract(&e, &what);
@@ -786,7 +627,7 @@ fn sigpipe_never_kills_it() {
     let _serial = serial();
     // A large request (60 headers of 1000 bytes) to a server that slams the
     // connection: the writes meet a reset.
-    let slammer = serve(slam);
+    let slammer = Server::tcp(slam());
     let value = "v".repeat(1000);
     let headers: Vec<String> = (0..60).map(|i| format!("X-Filler-{i}: {value}")).collect();
     for _ in 0..20 {
@@ -802,9 +643,9 @@ fn sigpipe_never_kills_it() {
     }
 
     // stdout and stderr into pipes nobody reads.
-    let good = serve(ok);
-    let bad = serve(unavailable);
-    let hole = serve(blackhole);
+    let good = Server::tcp(ok());
+    let bad = Server::tcp(unavailable());
+    let hole = Server::tcp(blackhole());
     let cases: [(Vec<String>, i32); 5] = [
         (vec!["--help".into()], 0),
         (vec!["-V".into()], 0),
@@ -816,7 +657,7 @@ fn sigpipe_never_kills_it() {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut cmd = probe_command(&refs);
         cmd.stdout(broken_pipe()).stderr(broken_pipe());
-        let e = harness::run(cmd);
+        let e = run(cmd);
         assert_eq!((e.code, e.signal), (Some(code), None), "{args:?} into broken pipes: {e:?}");
     }
     // A termination signal whose line meets a broken pipe.
@@ -824,9 +665,9 @@ fn sigpipe_never_kills_it() {
     cmd.stdout(broken_pipe()).stderr(broken_pipe());
     let child = cmd.spawn().unwrap();
     let pid = child.id();
-    harness::wait_until(Duration::from_secs(5), "the signal handlers", || handles_termination(pid));
+    wait_until(Duration::from_secs(5), "the signal handlers", || handles_termination(pid));
     let sent = Instant::now();
-    harness::kill(pid, libc::SIGTERM);
+    kill(pid, libc::SIGTERM);
     let e = finish(child, sent, Duration::from_secs(10));
     assert_eq!((e.code, e.signal), (Some(1), None), "SIGTERM into broken pipes: {e:?}");
 }
