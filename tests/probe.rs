@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -244,7 +244,6 @@ fn closed_stdout_and_stderr() {
     for (args, code) in cases {
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg("exec \"$0\" \"$@\" >&- 2>&-").arg(bin()).args(args);
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let r = run(cmd);
         assert_eq!(r.code, Some(code), "{args:?} with closed stdout and stderr: {r:?}");
     }

@@ -657,7 +657,7 @@ fn sigpipe_never_kills_it() {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut cmd = probe_command(&refs);
         cmd.stdout(broken_pipe()).stderr(broken_pipe());
-        let e = run(cmd);
+        let e = run_as_set_up(cmd);
         assert_eq!((e.code, e.signal), (Some(code), None), "{args:?} into broken pipes: {e:?}");
     }
     // A termination signal whose line meets a broken pipe.

@@ -734,8 +734,15 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Spawns `cmd` as it is set up and waits for it (at most `HANG`).
+/// Runs `cmd` to its end (at most `HANG`): stdin empty, stdout and stderr
+/// captured.
 pub fn run(mut cmd: Command) -> Run {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    run_as_set_up(cmd)
+}
+
+/// As `run`, with the standard streams the command was given.
+pub fn run_as_set_up(mut cmd: Command) -> Run {
     let start = Instant::now();
     let child = cmd.spawn().expect("cannot start the probe");
     finish(child, start, HANG)
