@@ -43,9 +43,10 @@ test-unit: deps-test
 	$(CARGO) test --locked
 	$(CARGO) test --locked --features tls --lib --test tls --test unix
 
-# The same tests against the static builds, with those that need them.
+# The same tests against the static builds, with those that need them (and
+# root, for the network namespaces of tests/mistakes.rs).
 test-static: static deps-test
-	HEALTHPROBE_BIN=$(BIN) $(CARGO) test --locked --test probe --test unix -- --include-ignored
+	HEALTHPROBE_BIN=$(BIN) $(CARGO) test --locked --test probe --test unix --test mistakes -- --include-ignored
 	HEALTHPROBE_BIN=$(TLS_BIN) $(CARGO) test --locked --features tls --test tls --test unix -- --include-ignored
 
 # RELIABILITY.md: deadline windows, randomised hostile servers, CPU

@@ -9,7 +9,8 @@
 #           rust-src for -Z build-std; clang + llvm (ring's C, libunwind),
 #           musl-tools/musl-dev (amd64's libc.a and crt*.o), file + binutils
 #           (the static checks)
-#   test    unshare (util-linux) for empty roots, strace for least privilege,
+#   test    unshare (util-linux) for empty roots and network namespaces, ip
+#           (iproute2) inside them, strace for least privilege,
 #           openssl for the TLS tests' certificates, ca-certificates (a PEM
 #           bundle the strace test trusts), python3's venv for the reference app
 #   e2e     nginx and the PostgreSQL server (tests/e2e/run.sh starts its own)
@@ -37,7 +38,7 @@ pkgs=() dist=0 build=0
 for g in "${groups[@]}"; do
   case $g in
     build)  build=1; pkgs+=(clang llvm musl-tools musl-dev file binutils) ;;
-    test)   pkgs+=(util-linux strace openssl ca-certificates python3-venv) ;;
+    test)   pkgs+=(util-linux iproute2 strace openssl ca-certificates python3-venv) ;;
     e2e)    pkgs+=(nginx postgresql python3-venv) ;;
     dist)   dist=1 build=1; pkgs+=(clang llvm musl-tools musl-dev file binutils qemu-user skopeo python3) ;;
     docker) pkgs+=(docker.io docker-compose debootstrap) ;;

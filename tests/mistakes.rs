@@ -21,7 +21,7 @@ fn probe_without_ipv6(args: &[&str]) -> common::Run {
 }
 
 #[test]
-#[ignore = "needs root, unshare and ip (make test runs it with --include-ignored)"]
+#[ignore = "needs root, unshare and ip: make test-static"]
 fn localhost_where_ipv6_is_off_names_the_refusal_on_127_0_0_1() {
     let r = probe_without_ipv6(&["http://localhost:8000/healthz"]);
     assert_fails(&r, &[], "localhost, IPv6 off");
