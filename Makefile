@@ -33,9 +33,10 @@ static-http static-tls: static
 # against the static builds; reliability (deadlines, load, starvation, random
 # servers, signals, least privilege); end-to-end against Gunicorn, nginx and
 # PostgreSQL; then every platform's artifacts (under qemu-user), the OCI image,
-# and two clean builds compared byte for byte.
+# and two clean builds compared byte for byte. Everything every group needs
+# (the Docker suite's engine, Compose and debootstrap too) is installed first.
 .PHONY: test test-unit test-static test-reliability test-e2e test-dist
-test: test-unit test-static test-reliability test-e2e test-dist
+test: deps test-unit test-static test-reliability test-e2e test-dist
 
 # Plain `cargo test`: what needs neither the static build, nor root, nor a
 # quiet machine. The rest is listed as ignored, with the target that runs it.
