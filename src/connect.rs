@@ -263,7 +263,7 @@ impl fmt::Debug for TlsConnector {
 
 #[cfg(not(feature = "tls"))]
 impl TlsConnector {
-    pub fn new(_: &crate::cli::Tls, _https: bool) -> Result<Self, String> {
+    pub fn new(_: &crate::config::Tls, _https: bool) -> Result<Self, String> {
         Ok(TlsConnector)
     }
 }
@@ -291,7 +291,7 @@ mod tls {
     use ureq::unversioned::transport::time::{Duration, Instant};
     use ureq::unversioned::transport::TransportAdapter;
 
-    use crate::cli::Tls;
+    use crate::config::Tls;
 
     /// Why a handshake failed, carried through ureq as `Error::Other` so that
     /// probe::failure can tell it from a failure after the handshake.

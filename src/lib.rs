@@ -4,6 +4,7 @@
 
 pub mod arena;
 pub mod cli;
+pub mod config;
 pub mod connect;
 pub mod probe;
 pub mod report;

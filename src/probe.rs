@@ -13,13 +13,10 @@ use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{ConnectionDetails, Connector, NextTimeout, Transport};
 use ureq::{Agent, Timeout};
 
-use crate::cli::{Config, Method};
+use crate::config::{Config, Method, MAX_BODY, MAX_REQUEST};
 use crate::connect::{EveryAddress, Refused, TlsConnector, UnixConnector};
 use crate::target::Addresses;
 
-/// The most body ever read: enough for any health document, and a bound on
-/// what a hostile server can make us hold.
-pub const MAX_BODY: usize = 64 * 1024;
 /// Body read for the excerpt in a failure line (the line shows about 200).
 const EXCERPT_READ: usize = 512;
 /// ureq zero-fills its buffers on every connection: 128 KiB each by default,
@@ -28,8 +25,8 @@ const EXCERPT_READ: usize = 512;
 /// line. Header sections past MAX_HEADER fail as too large.
 const INPUT_BUFFER: usize = 8 * 1024;
 const MAX_HEADER: usize = INPUT_BUFFER - 1;
-/// The request line and headers, with room for long `-H` values.
-const OUTPUT_BUFFER: usize = 4 * 1024;
+/// The request line and headers; `cli` refuses a request that would not fit.
+const OUTPUT_BUFFER: usize = MAX_REQUEST;
 
 /// What one attempt found.
 #[derive(Debug)]
@@ -100,7 +97,6 @@ pub struct Probed {
 /// the wait is over. Each attempt is bounded by `--timeout` and by what is
 /// left of the wait.
 pub fn run(config: &Config) -> Probed {
-    forget_environment();
     let tls = match TlsConnector::new(&config.tls, config.target.is_https()) {
         Ok(tls) => tls,
         Err(why) => return Probed { outcome: Outcome::Failed(Failure::Tls(why)), attempts: 1, waited: None },
@@ -184,22 +180,6 @@ fn attempt(config: &Config, limit: Duration, tls: &TlsConnector) -> Outcome {
         Ok(false) => Outcome::BodyMismatch(exchange),
         Err(e) => Outcome::Failed(failure(ureq::Error::from(e), Phase::Body, limit)),
     }
-}
-
-/// Empties the process environment. ureq's `Config::default()` looks up eight
-/// proxy variables on every agent, even though `agent_config` then turns
-/// proxies off; each lookup scans the whole environment, ~300 instructions a
-/// variable, and a Kubernetes pod's service links make that hundreds. By now
-/// `cli.rs` has read every variable the probe uses, and the probe starts no
-/// other process, so the lookups may as well find an empty list.
-fn forget_environment() {
-    extern "C" {
-        static mut environ: *const *const std::ffi::c_char;
-    }
-    static EMPTY: [usize; 1] = [0];
-    // SAFETY: no other thread exists yet to read the environment, and the
-    // replacement is a valid, NULL-terminated, never-freed list.
-    unsafe { environ = EMPTY.as_ptr().cast() };
 }
 
 /// Every default that matters, set on purpose.

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::Duration;
 
-use crate::cli::{Config, Method, UsageError, Verbosity, HELP};
+use crate::cli::{UsageError, HELP};
+use crate::config::{Config, Method, Verbosity};
 use crate::probe::{Exchange, Failure, Outcome, Phase, Probed};
 
 /// Docker keeps this text in `docker inspect`: short, one line, no raw bytes.
@@ -79,7 +80,7 @@ pub fn describe(config: &Config, probed: &Probed) -> String {
 
 /// The line the watchdog prints if the process is still running past its
 /// deadline. Built before the probe starts, so it is kept cheap: the URL is
-/// already known to be printable ASCII (`target.rs`), so there is nothing to escape.
+/// already known to be printable ASCII (`target.rs`), so only a socket path needs escaping.
 pub fn deadline_line(config: &Config, limit: Duration) -> String {
     let mut line = String::with_capacity(128);
     line.push_str("healthprobe: ");
@@ -87,8 +88,9 @@ pub fn deadline_line(config: &Config, limit: Duration) -> String {
     line.push_str(if config.wait.is_some() { ": still unhealthy after " } else { ": no answer within " });
     line.push_str(&human(limit));
     line.push_str(if config.wait.is_some() { " (--wait)\n" } else { " (deadline)\n" });
-    if line.len() > MAX_LINE {
-        // A long URL or socket path: cut like every other line.
+    if line.len() > MAX_LINE || config.unix_socket.is_some() {
+        // A long URL, or a socket path (any text but control characters):
+        // escaped and cut like every other line.
         line.pop();
         return finish_line(line);
     }
@@ -250,11 +252,44 @@ fn escape_char(out: &mut String, c: char) {
         '\n' => out.push_str("\\n"),
         '\r' => out.push_str("\\r"),
         '\t' => out.push_str("\\t"),
-        c if c.is_control() => {
+        c if must_escape(c) => {
             let _ = write!(out, "\\u{{{:x}}}", c as u32);
         }
         c => out.push(c),
     }
+}
+
+/// Unicode's format characters (Cf, bidi controls among them) and the line
+/// and paragraph separators (Zl U+2028, Zp U+2029), as of Unicode 15. They
+/// reorder or break a line in `docker inspect`, `kubectl describe` and terminals.
+const FORMAT_AND_SEPARATORS: &[(u32, u32)] = &[
+    (0xAD, 0xAD),
+    (0x600, 0x605),
+    (0x61C, 0x61C),
+    (0x6DD, 0x6DD),
+    (0x70F, 0x70F),
+    (0x890, 0x891),
+    (0x8E2, 0x8E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x2028, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+];
+
+/// Every Unicode Cc, Cf, Zl and Zp character: never printed raw.
+pub fn must_escape(c: char) -> bool {
+    c.is_control()
+        || (c as u32 >= 0xAD && FORMAT_AND_SEPARATORS.iter().any(|&(lo, hi)| (lo..=hi).contains(&(c as u32))))
 }
 
 /// Escapes every control character, bounds the length, ends with a newline.
@@ -412,6 +447,13 @@ mod tests {
         assert!(l.len() <= MAX_LINE && l.ends_with('\n') && l.matches('\n').count() == 1);
         assert!(!l[..l.len() - 1].chars().any(char::is_control));
         assert_eq!(finish_line("a\nb".into()), "a\\nb\n");
+        // Line and paragraph separators, bidi controls, zero-width and BOM.
+        let tricky = "a\u{2028}b\u{2029}c\u{202e}d\u{2066}e\u{200b}f\u{feff}g\u{ad}h\u{e0041}i\u{85}é€";
+        assert_eq!(
+            finish_line(tricky.into()),
+            "a\\u{2028}b\\u{2029}c\\u{202e}d\\u{2066}e\\u{200b}f\\u{feff}g\\u{ad}h\\u{e0041}i\\u{85}é€\n"
+        );
+        assert_eq!(excerpt("ok\u{2028}\u{202a}x".as_bytes(), false), "ok\\u{2028}\\u{202a}x");
     }
 
     #[test]

@@ -61,20 +61,12 @@ impl Target {
                 _ => return Err(format!("port '{p}' is not a port number (1-65535)")),
             },
         };
-        let path = match path.split_once('#') {
-            Some((before, _fragment)) => before,
-            None => path,
-        };
         let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
         Target::build(https, host, port, &path)
     }
 
     fn build(https: bool, host: Host, port: u16, path: &str) -> Result<Target, String> {
-        if let Some(b) = path.bytes().find(|&b| b <= b' ' || b >= 0x7f || b == b'#') {
-            return Err(format!(
-                "the path has a character that must be percent-encoded (byte 0x{b:02x})"
-            ));
-        }
+        check_path(path)?;
         let scheme = if https { "https" } else { "http" };
         let default_port = if https { 443 } else { 80 };
         let host_text = match &host {
@@ -125,6 +117,27 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.url)
     }
+}
+
+/// Only what RFC 3986 allows in a path and query goes into a request line:
+/// anything else is refused here rather than by ureq at connect time, or by
+/// the server. `%` must start a `%XX` escape.
+fn check_path(path: &str) -> Result<(), String> {
+    let bytes = path.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'#' {
+            return Err("a #fragment is never sent to the server: remove it".into());
+        }
+        let allowed = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b);
+        if !allowed {
+            let shown = if b.is_ascii_graphic() { format!("'{}'", b as char) } else { format!("byte 0x{b:02x}") };
+            return Err(format!("the path has {shown}, which must be percent-encoded"));
+        }
+        if b == b'%' && !(bytes.len() > i + 2 && bytes[i + 1].is_ascii_hexdigit() && bytes[i + 2].is_ascii_hexdigit()) {
+            return Err("the path has a '%' that does not start a %XX escape".into());
+        }
+    }
+    Ok(())
 }
 
 fn split_host_port(authority: &str) -> Result<(Host, Option<&str>), String> {
@@ -190,7 +203,7 @@ mod tests {
             ("http://[0:0::1]/", "http://[::1]/"),
             ("http://app.internal:81/healthz?full=1", "http://app.internal:81/healthz?full=1"),
             ("http://app.internal:81?x", "http://app.internal:81/?x"),
-            ("http://h/p#frag", "http://h/p"),
+            ("http://h/a%2Fb?q=1&r=(x)", "http://h/a%2Fb?q=1&r=(x)"),
             ("https://example.com/healthz", "https://example.com/healthz"),
             ("https://example.com:443/", "https://example.com/"),
         ];
@@ -219,7 +232,14 @@ mod tests {
             ("http://exa mple/", "not a host name"),
             ("http://h/a b", "percent-encoded"),
             ("/a\tb", "percent-encoded"),
-            ("/caf\u{e9}", "percent-encoded"),
+            ("/caf\u{e9}", "byte 0xc3"),
+            ("http://127.0.0.1:8000/he<llo>", "'<'"),
+            ("http://h/p#frag", "#fragment"),
+            ("/a#", "#fragment"),
+            ("/a%zz", "%XX"),
+            ("/a%4", "%XX"),
+            ("/a[1]", "'['"),
+            ("/a\"b", "'\"'"),
         ];
         for (text, words) in cases {
             let e = Target::parse(text, 8000).unwrap_err();

@@ -39,8 +39,18 @@ struct Itimerval {
     it_value: Timeval,
 }
 
+/// `SIG_BLOCK` is 0 on every Linux this is built for (not on alpha, mips, sparc).
+const SIG_BLOCK: c_int = 0;
+
+/// Room for any libc's sigset_t (glibc's and musl's are 128 bytes).
+#[repr(C)]
+struct SigSet([u64; 16]);
+
 extern "C" {
     fn signal(signum: c_int, handler: usize) -> usize;
+    fn sigemptyset(set: *mut SigSet) -> c_int;
+    fn sigaddset(set: *mut SigSet, signum: c_int) -> c_int;
+    fn sigprocmask(how: c_int, set: *const SigSet, old: *mut SigSet) -> c_int;
     fn setitimer(which: c_int, new: *const Itimerval, old: *mut Itimerval) -> c_int;
     fn write(fd: c_int, buf: *const u8, count: usize) -> isize;
     fn _exit(status: c_int) -> !;
@@ -101,6 +111,28 @@ pub fn arm(after: Duration, line: String) {
     unsafe {
         signal(SIGALRM, on_alarm as extern "C" fn(c_int) as usize);
         setitimer(ITIMER_REAL, &timer, std::ptr::null_mut());
+    }
+}
+
+/// Once the verdict is decided: the timer stops and the termination signals
+/// are blocked (a pending one dies with the process at exit), so that a probe
+/// descheduled while it writes its verdict (CPU starvation, a frozen cgroup)
+/// or sent SIGTERM at that moment cannot print a second line or turn a
+/// decided exit 0 into 1.
+pub fn disarm() {
+    let mut set = SigSet([0; 16]);
+    // SAFETY: plain system calls on values that live across the calls.
+    unsafe {
+        sigemptyset(&mut set);
+        for sig in [SIGALRM, SIGHUP, SIGINT, SIGTERM] {
+            sigaddset(&mut set, sig);
+        }
+        sigprocmask(SIG_BLOCK, &set, std::ptr::null_mut());
+        let stopped = Itimerval {
+            it_interval: Timeval { tv_sec: 0, tv_usec: 0 },
+            it_value: Timeval { tv_sec: 0, tv_usec: 0 },
+        };
+        setitimer(ITIMER_REAL, &stopped, std::ptr::null_mut());
     }
 }
 
