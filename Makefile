@@ -36,7 +36,7 @@ static-http static-tls: static
 # and two clean builds compared byte for byte. Everything every group needs
 # (the Docker suite's engine, Compose and debootstrap too) is installed first.
 .PHONY: test test-unit test-static test-reliability test-e2e test-dist
-test: deps test-unit test-static test-reliability test-e2e test-dist
+test: deps test-unit test-static test-reliability test-e2e test-dist test-docker
 
 # Plain `cargo test`: what needs neither the static build, nor root, nor a
 # quiet machine. The rest is listed as ignored, with the target that runs it.
@@ -110,3 +110,17 @@ repro: deps-dist
 .PHONY: fuzz
 fuzz: deps-build
 	bash fuzz/run.sh
+
+# ---------------------------------------------------------------------------
+# Docker: the probe and the examples under a real Docker Engine (dockerd from
+# Debian's docker.io, started by the test in its own network namespace), and
+# the deployment examples checked by hadolint, kubernetes-validate and Compose.
+# See tests/docker/run.sh. Needs root; Debian roots and wheels are cached under
+# /var/cache/healthprobe.
+.PHONY: test-docker lint-docker
+
+test-docker: image lint-docker deps-docker
+	bash tests/docker/run.sh
+
+lint-docker: deps-docker deps-test
+	bash tests/docker/lint.sh

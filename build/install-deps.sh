@@ -41,7 +41,7 @@ for g in "${groups[@]}"; do
     test)   pkgs+=(util-linux iproute2 strace openssl ca-certificates python3-venv) ;;
     e2e)    pkgs+=(nginx postgresql python3-venv) ;;
     dist)   dist=1 build=1; pkgs+=(clang llvm musl-tools musl-dev file binutils qemu-user skopeo python3) ;;
-    docker) pkgs+=(docker.io docker-compose debootstrap) ;;
+    docker) pkgs+=(docker.io docker-compose debootstrap skopeo util-linux iproute2 python3) ;;
     *) echo "install-deps: unknown group '$g' (build test e2e dist docker)" >&2; exit 2 ;;
   esac
 done

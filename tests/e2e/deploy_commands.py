@@ -120,6 +120,8 @@ def copy_sources(dockerfile_path, context):
         if any(w.startswith("--from=") for w in words[1:]):
             continue
         for source in args[:-1]:
+            # The build's own platform: dist/healthprobe-linux-amd64 here.
+            source = source.replace("${TARGETARCH}", "amd64")
             if not os.path.exists(os.path.join(context, source)):
                 missing.append(source)
     return missing
