@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::config::{
     Config, Header, Method, StatusSet, Tls, Verbosity, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, MAX_BODY,
-    MAX_DURATION, MAX_REQUEST,
+    MAX_DURATION, MAX_REQUEST_LINE,
 };
 use crate::target::{self, Target};
 
@@ -411,10 +411,12 @@ fn validate(given: &Given, config: &Config) -> Result<(), UsageError> {
             return usage("--unix-socket path contains a control character");
         }
     }
-    // Request line, Host, User-Agent and the -H headers go out in one buffer.
-    let request = config.target.url().len() + 128 + config.headers.iter().map(|h| h.name.len() + h.value.len() + 4).sum::<usize>();
-    if request > MAX_REQUEST {
-        return usage("the URL and headers make a request longer than 4 KiB, which is not sent");
+    // "HEAD PATH HTTP/1.1\r\n" and "Name: value\r\n\r\n" (the last header).
+    if config.target.path().len() + 16 > MAX_REQUEST_LINE {
+        return usage("the URL's path and query are longer than 4 KiB, which cannot be sent");
+    }
+    if let Some(h) = config.headers.iter().find(|h| h.name.len() + h.value.len() + 6 > MAX_REQUEST_LINE) {
+        return usage(format!("header '{}' is longer than 4 KiB, which cannot be sent", h.name));
     }
     validate_tls(given, config)
 }
@@ -692,6 +694,18 @@ mod tests {
     }
 
     #[test]
+    fn long_requests_are_sent_a_line_at_a_time() {
+        // Many long headers are fine; only one line past the buffer is not.
+        let long = format!("X-Long: {}", "a".repeat(4084));
+        let many: Vec<String> = (0..60).map(|i| format!("X-Filler-{i}: {}", "v".repeat(1000))).collect();
+        let mut args: Vec<&str> = many.iter().flat_map(|h| ["-H", h.as_str()]).collect();
+        args.extend(["-H", &long]);
+        let path = format!("/{}", "a".repeat(4079));
+        args.push(&path);
+        assert_eq!(config(&args, &[]).headers.len(), 61);
+    }
+
+    #[test]
     fn each_option_once_except_header() {
         assert_eq!(error(&["-t", "1s", "-t", "2s"], &[]), "--timeout given twice (only -H repeats)");
         assert!(error(&["-t", "1s", "--timeout=2s"], &[]).contains("--timeout given twice"));
@@ -754,7 +768,8 @@ mod tests {
             (&["-H", "X-Name: caf\u{e9}"], "non-ASCII"),
             (&["http://127.0.0.1:8000/he<llo>"], "'<'"),
             (&["/healthz#top"], "#fragment"),
-            (&["-H", &"X-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".repeat(70)], "longer than 4 KiB"),
+            (&["-H", &format!("X-Long: {}", "a".repeat(4085))], "header 'X-Long' is longer than 4 KiB"),
+            (&[&format!("/{}", "a".repeat(4080))], "path and query are longer than 4 KiB"),
             (&["--cacert="], "--cacert"),
             (&["--"], "unknown option '--'"),
         ];

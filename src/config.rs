@@ -13,9 +13,10 @@ pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 /// The most body ever read: enough for any health document, and a bound on
 /// what a hostile server can make us hold.
 pub const MAX_BODY: usize = 64 * 1024;
-/// The buffer ureq writes the request line and headers into: a request that
-/// does not fit cannot be sent, so `cli` refuses it up front.
-pub const MAX_REQUEST: usize = 4 * 1024;
+/// The buffer ureq writes the request into, one whole line at a time: a
+/// request line or header line longer than this cannot be sent, so `cli`
+/// refuses it up front.
+pub const MAX_REQUEST_LINE: usize = 4 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {

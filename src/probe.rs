@@ -13,7 +13,7 @@ use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{ConnectionDetails, Connector, NextTimeout, Transport};
 use ureq::{Agent, Timeout};
 
-use crate::config::{Config, Method, MAX_BODY, MAX_REQUEST};
+use crate::config::{Config, Method, MAX_BODY, MAX_REQUEST_LINE};
 use crate::connect::{EveryAddress, Refused, TlsConnector, UnixConnector};
 use crate::target::Addresses;
 
@@ -25,8 +25,9 @@ const EXCERPT_READ: usize = 512;
 /// line. Header sections past MAX_HEADER fail as too large.
 const INPUT_BUFFER: usize = 8 * 1024;
 const MAX_HEADER: usize = INPUT_BUFFER - 1;
-/// The request line and headers; `cli` refuses a request that would not fit.
-const OUTPUT_BUFFER: usize = MAX_REQUEST;
+/// The request is written a whole line at a time; `cli` refuses a line that
+/// would not fit.
+const OUTPUT_BUFFER: usize = MAX_REQUEST_LINE;
 
 /// What one attempt found.
 #[derive(Debug)]
