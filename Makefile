@@ -53,11 +53,11 @@ test-static: static deps-test
 # RELIABILITY.md: deadline windows, randomised hostile servers, CPU
 # starvation, 500 probes at once, a full backlog, peak RSS, least privilege
 # under strace (root), signals and SIGPIPE, against the static builds, one
-# test at a time. HEALTHPROBE_HOSTILE_SEED / HEALTHPROBE_SIGNAL_SEED replay a
-# random run (each prints its seed).
+# test at a time, with what they print: their figures, and the seed of each
+# random run (HEALTHPROBE_HOSTILE_SEED / HEALTHPROBE_SIGNAL_SEED replay one).
 test-reliability: static deps-test
 	HEALTHPROBE_BIN=$(BIN) HEALTHPROBE_TLS_BIN=$(TLS_BIN) \
-		$(CARGO) test --locked --test deadlines --test hostile --test reliability -- --include-ignored --test-threads=1
+		$(CARGO) test --locked --test deadlines --test hostile --test reliability -- --include-ignored --test-threads=1 --show-output
 	HEALTHPROBE_BIN=$(TLS_BIN) \
 		$(CARGO) test --locked --features tls --test deadlines -- --include-ignored --test-threads=1
 
