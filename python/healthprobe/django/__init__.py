@@ -1,0 +1,7 @@
+"""Liveness and readiness endpoints for Django that deployment settings and a
+frozen database cannot break. See the README's Django section.
+
+    INSTALLED_APPS = [..., "healthprobe.django"]          # system checks
+    MIDDLEWARE = ["healthprobe.django.middleware.HealthProbeMiddleware", ...]
+    HEALTHPROBE = {...}                                     # optional
+"""

@@ -1,0 +1,240 @@
+"""Readiness: SELECT 1 on each database, a write and read-back on each cache,
+all within one budget, shared by every concurrent request of the process.
+
+Why threads: a database that accepts connections and never answers (a frozen
+server, a network partition) blocks the driver inside C code that no Python
+timeout can interrupt, and libpq's shortest connect_timeout is 2 s. So each
+check runs in a thread of its own and the request waits for it at most the
+budget; a check that has not answered by then is reported as "timeout".
+
+Why no pile-up: a check whose thread is still stuck from an earlier round is
+not started again; it is reported as "timeout" at once. Each check has at most
+one thread per process, however long the database stays frozen.
+
+Why a shared round: every request that arrives while a round is running waits
+for that round, and its result is reused for READINESS_MAX_AGE seconds after
+it ends, so a burst of probes costs one round trip per check.
+"""
+import asyncio
+import logging
+import math
+import threading
+import time
+import uuid
+
+logger = logging.getLogger("healthprobe.django")
+
+OK = "ok"
+UNAVAILABLE = "unavailable"
+TIMEOUT = "timeout"
+
+
+def check_name(kind, alias):
+    """'database' for the default alias (the article's name), else 'database:ALIAS'."""
+    return kind if alias == "default" else f"{kind}:{alias}"
+
+
+def database_settings_for_check(settings_dict, timeout):
+    """A copy of a database's settings for a short-lived check connection:
+    no pool, and the driver's own timeouts no longer than the budget allows."""
+    settings_dict = dict(settings_dict)
+    options = dict(settings_dict.get("OPTIONS") or {})
+    # A pool would be a second pool per check; the check wants one connection.
+    options.pop("pool", None)
+    engine = settings_dict.get("ENGINE", "")
+    whole = max(1, math.ceil(timeout))
+    if "postgres" in engine or "postgis" in engine:
+        # libpq (and psycopg, which follows it) rounds anything below 2 up to 2.
+        options["connect_timeout"] = min(int(options.get("connect_timeout") or 2 ** 31), max(2, whole))
+    elif "mysql" in engine:
+        for key in ("connect_timeout", "read_timeout", "write_timeout"):
+            options[key] = min(int(options.get(key) or 2 ** 31), whole)
+    elif "sqlite" in engine:
+        # How long to wait on a locked database file.
+        options["timeout"] = min(float(options.get("timeout") or math.inf), timeout)
+    settings_dict["OPTIONS"] = options
+    return settings_dict
+
+
+def check_database(alias, timeout):
+    from django.db.utils import ConnectionHandler, load_backend
+
+    # A handler of our own reads settings.DATABASES as it is now, with
+    # Django's defaults filled in, and shares no connection with requests.
+    settings_dict = database_settings_for_check(ConnectionHandler().settings[alias], timeout)
+    wrapper = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, alias)
+    try:
+        with wrapper.cursor() as cursor:
+            # Oracle needs "FROM DUAL"; the suffix is empty elsewhere.
+            cursor.execute("SELECT 1" + wrapper.features.bare_select_suffix)
+            cursor.fetchone()
+    finally:
+        wrapper.close()
+
+
+# One key per process: two processes (or hosts) sharing a cache never read
+# each other's token.
+_CACHE_KEY = f"healthprobe:readiness:{uuid.uuid4().hex}"
+
+
+def check_cache(alias, timeout):
+    from django.core.cache import caches
+
+    cache = caches.create_connection(alias)
+    try:
+        token = uuid.uuid4().hex
+        cache.set(_CACHE_KEY, token, timeout=max(1, math.ceil(timeout * 4)))
+        # Some backends swallow errors and return None: only the token proves it.
+        if cache.get(_CACHE_KEY) != token:
+            raise RuntimeError("the cache did not return the value just written")
+    finally:
+        cache.close()
+
+
+class Check:
+    def __init__(self, name, run):
+        self.name = name
+        self.run = run  # run(timeout_seconds); raises when not ready
+
+
+def checks_for(config):
+    checks = [Check(check_name("database", a), lambda t, a=a: check_database(a, t)) for a in config.databases]
+    checks += [Check(check_name("cache", a), lambda t, a=a: check_cache(a, t)) for a in config.caches]
+    return checks
+
+
+class Round:
+    """One run of every check, shared by all requests that wait for it."""
+
+    def __init__(self, names, started, deadline):
+        self.names = names
+        self.started = started
+        self.deadline = deadline
+        self.results = {}
+        self.errors = {}
+        self.ended = None  # when the last result came in, if before the deadline
+        self.done = threading.Event()
+        self.wakers = []
+        self.outcome = None
+
+    def end(self):
+        return self.ended if self.ended is not None else self.deadline
+
+
+class Readiness:
+    def __init__(self, checks, timeout, max_age, clock=time.monotonic):
+        self.checks = list(checks)
+        self.timeout = timeout
+        self.max_age = max_age
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._round = None
+        self._running = {}  # check name -> its thread, while it runs
+        self._reported = {}  # check name -> last status logged
+
+    # -- the two ways to ask --------------------------------------------------
+
+    def result(self):
+        """(ready, {check name: status}) within the budget; blocks the caller."""
+        current = self._join_or_start()
+        current.done.wait(max(0.0, current.deadline - self.clock()))
+        return self._outcome(current)
+
+    async def aresult(self):
+        """The same for an event loop: waits without holding a thread."""
+        current = self._join_or_start()
+        loop = asyncio.get_running_loop()
+        woken = loop.create_future()
+
+        def wake():
+            def settle():
+                if not woken.done():
+                    woken.set_result(None)
+            try:
+                loop.call_soon_threadsafe(settle)
+            except RuntimeError:  # the loop has closed meanwhile
+                pass
+
+        with self._lock:
+            finished = current.done.is_set()
+            if not finished:
+                current.wakers.append(wake)
+        if not finished:
+            try:
+                await asyncio.wait_for(woken, max(0.0, current.deadline - self.clock()))
+            except asyncio.TimeoutError:
+                pass
+        return self._outcome(current)
+
+    # -- rounds -----------------------------------------------------------------
+
+    def _join_or_start(self):
+        start = []
+        with self._lock:
+            now = self.clock()
+            current = self._round
+            if current is not None:
+                running = not current.done.is_set() and now < current.deadline
+                fresh = now < current.end() + self.max_age
+                if running or fresh:
+                    return current
+            current = Round([c.name for c in self.checks], now, now + self.timeout)
+            self._round = current
+            for check in self.checks:
+                if check.name in self._running:
+                    # Still stuck since an earlier round, which began at least
+                    # one budget ago: it has had its time.
+                    current.results[check.name] = TIMEOUT
+                else:
+                    thread = threading.Thread(
+                        target=self._run, args=(current, check),
+                        name=f"healthprobe readiness {check.name}", daemon=True,
+                    )
+                    self._running[check.name] = thread
+                    start.append(thread)
+            if not start:
+                current.ended = now
+                current.done.set()
+        for thread in start:
+            thread.start()
+        return current
+
+    def _run(self, current, check):
+        status, error = OK, None
+        try:
+            check.run(self.timeout)
+        except Exception as exc:  # any failure means "not ready"
+            status, error = UNAVAILABLE, exc
+        with self._lock:
+            del self._running[check.name]
+            current.results[check.name] = status
+            if error is not None:
+                current.errors[check.name] = error
+            wakers = []
+            if len(current.results) == len(current.names) and not current.done.is_set():
+                current.ended = self.clock()
+                current.done.set()
+                wakers, current.wakers = current.wakers, []
+        for wake in wakers:
+            wake()
+
+    def _outcome(self, current):
+        with self._lock:
+            if current.outcome is None:
+                statuses = {name: current.results.get(name, TIMEOUT) for name in current.names}
+                current.outcome = (all(s == OK for s in statuses.values()), statuses)
+                changed = [(name, status) for name, status in statuses.items()
+                           if self._reported.get(name, OK) != status]
+                for name, status in changed:
+                    self._reported[name] = status
+            else:
+                changed = []
+        for name, status in changed:
+            if status == OK:
+                logger.info("readiness check %s: ok again", name)
+            elif status == TIMEOUT:
+                logger.warning("readiness check %s: no answer within %gs", name, self.timeout)
+            else:
+                error = current.errors.get(name)
+                logger.warning("readiness check %s: %s: %s", name, type(error).__name__, error)
+        return current.outcome
