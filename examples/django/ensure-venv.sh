@@ -31,4 +31,12 @@ if ! grep -qx "$want" "$stamp" 2>/dev/null; then
     echo "$want" >> "$stamp"
 fi
 
+# The package healthprobe (healthprobe.django) from this repository's python/
+# directory, by a path entry: the app runs the code beside it. A project of
+# its own gets it from `pip install healthprobe` instead.
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+if [ "$(cat "$site/healthprobe-source.pth" 2>/dev/null)" != "$repo/python" ]; then
+    echo "$repo/python" > "$site/healthprobe-source.pth"
+fi
+
 echo "$venv"

@@ -79,8 +79,14 @@ alive() {   # alive PID: running, not exited (an unreaped child is a zombie)
     stat=${stat##*) }
     [ "${stat%% *}" != Z ]
 }
+frozen=()   # pids of a PostgreSQL frozen with SIGSTOP, to be continued
+thaw_postgres() {
+    [ ${#frozen[@]} = 0 ] || kill -CONT "${frozen[@]}" 2>/dev/null
+    frozen=()
+}
 cleanup() {
     local i
+    thaw_postgres
     for ((i = ${#servers[@]} - 1; i >= 0; i--)); do
         stop_server "${servers[i]%% *}"
     done
@@ -94,7 +100,7 @@ show_log() {
     tail -n 40 "$1" >&2
 }
 
-base=$("$py" "$here/wait_ready.py" free-ports 10) || die "no free ports"
+base=$("$py" "$here/wait_ready.py" free-ports 13) || die "no free ports"
 app_port=$base             # Gunicorn, TCP, PostgreSQL through DATABASE_URL
 nginx_port=$((base + 1))   # nginx -> app_port, /readyz allows 127.0.0.1
 nginx_deny_port=$((base + 2))    # nginx -> app_port, /readyz denies 127.0.0.1
@@ -103,6 +109,10 @@ hosts_port=$((base + 4))   # Gunicorn with ALLOWED_HOSTS=app.example.test
 ssl_port=$((base + 5))     # Gunicorn with SECURE_SSL_REDIRECT
 pg_port=$((base + 6))
 unused_port=$((base + 7))  # nothing listens here
+sync2_port=$((base + 8))   # Gunicorn, 2 sync workers, PostgreSQL (the frozen-database cases)
+gthread_port=$((base + 9)) # Gunicorn, 1 gthread worker with 4 threads, PostgreSQL
+uvicorn_port=$((base + 10))  # Uvicorn (ASGI), PostgreSQL
+strict_port=$((base + 11))   # Gunicorn with ALLOWED_HOSTS, SECURE_SSL_REDIRECT and APPEND_SLASH
 app_socket=$work/gunicorn.sock   # Gunicorn, Unix socket, PostgreSQL through PG* variables
 
 pg_password=e2e-$RANDOM$RANDOM
@@ -128,10 +138,12 @@ start_postgres
 "$py" "$here/wait_ready.py" pg --pid "$pg_pid" --dsn "$pg_dsn" \
     || { show_log "$work/postgresql.log"; die "PostgreSQL did not start"; }
 
-start_gunicorn() {   # start_gunicorn NAME BIND [VAR=VALUE...]
-    local name=$1 bind=$2
+start_gunicorn() {   # start_gunicorn NAME BIND [VAR=VALUE...] [-- GUNICORN_OPTION...]
+    local name=$1 bind=$2 vars=() options=(--workers 1)
     shift 2
-    env "$@" "$venv/bin/gunicorn" --chdir "$app_dir" --bind "$bind" --workers 1 --no-control-socket \
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do vars+=("$1"); shift; done
+    [ $# -gt 0 ] && { shift; options=("$@"); }
+    env "${vars[@]}" "$venv/bin/gunicorn" --chdir "$app_dir" --bind "$bind" "${options[@]}" --no-control-socket \
         --access-logfile - healthsite.wsgi >"$work/$name.log" 2>&1 &
     local pid=$!
     servers+=("$pid $name")
@@ -146,6 +158,16 @@ start_gunicorn gunicorn-hosts "127.0.0.1:$hosts_port" \
     ALLOWED_HOSTS=app.example.test SQLITE_PATH="$work/hosts.sqlite3"
 start_gunicorn gunicorn-ssl "127.0.0.1:$ssl_port" \
     SECURE_SSL_REDIRECT=1 SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto SQLITE_PATH="$work/ssl.sqlite3"
+pg_url="postgres://probe:$pg_password@127.0.0.1:$pg_port/postgres"
+start_gunicorn gunicorn-sync2 "127.0.0.1:$sync2_port" DATABASE_URL="$pg_url" -- --workers 2
+start_gunicorn gunicorn-gthread "127.0.0.1:$gthread_port" DATABASE_URL="$pg_url" \
+    -- --workers 1 --worker-class gthread --threads 4
+start_gunicorn gunicorn-strict "127.0.0.1:$strict_port" DATABASE_URL="$pg_url" \
+    ALLOWED_HOSTS=app.example.com SECURE_SSL_REDIRECT=1 SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto
+DATABASE_URL="$pg_url" "$venv/bin/uvicorn" --app-dir "$app_dir" --host 127.0.0.1 --port "$uvicorn_port" \
+    healthsite.asgi:application >"$work/uvicorn.log" 2>&1 &
+uvicorn_pid=$!
+servers+=("$uvicorn_pid uvicorn")
 
 mkdir -p "$work/nginx-tmp"
 sed -e "s|@WORK@|$work|g" -e "s|@APP_PORT@|$app_port|g" -e "s|@APP_SOCKET@|$app_socket|g" \
@@ -158,6 +180,8 @@ servers+=("$nginx_pid nginx")
 
 for gate in "gunicorn-tcp --tcp 127.0.0.1:$app_port" "gunicorn-socket --unix $app_socket" \
     "gunicorn-hosts --tcp 127.0.0.1:$hosts_port" "gunicorn-ssl --tcp 127.0.0.1:$ssl_port" \
+    "gunicorn-sync2 --tcp 127.0.0.1:$sync2_port" "gunicorn-gthread --tcp 127.0.0.1:$gthread_port" \
+    "gunicorn-strict --tcp 127.0.0.1:$strict_port" "uvicorn --tcp 127.0.0.1:$uvicorn_port" \
     "nginx --tcp 127.0.0.1:$nginx_socket_port"; do
     read -r name how where <<<"$gate"
     pid_var=${name//-/_}_pid
@@ -236,6 +260,10 @@ skip() {   # skip NAME REASON
     echo "SKIP - $1: $2"
 }
 
+both() {   # both PROBE URL1 URL2: the probe passes on each URL
+    "$1" "$2" && "$1" "$3"
+}
+
 hp=$bin
 app=http://127.0.0.1:$app_port
 nginx=http://127.0.0.1:$nginx_port
@@ -261,16 +289,47 @@ check "proxy variables are ignored" 0 -- env HTTP_PROXY=http://127.0.0.1:9 http_
 check "APPEND_SLASH: /health answers 301 to /health/, not followed" 1 "GET $app/health:" 301 /health/ \
     -- "$hp" "$app/health"
 check "APPEND_SLASH: the slash URL itself passes" 0 -- "$hp" "$app/health/"
-check "ALLOWED_HOSTS without the probe's host: 400" 1 "http://127.0.0.1:$hosts_port/healthz" 400 \
-    -- "$hp" "http://127.0.0.1:$hosts_port/healthz"
+# (healthprobe.django answers /healthz and /readyz before these settings apply,
+# so the app's home page / stands for an endpoint without it.)
+check "ALLOWED_HOSTS without the probe's host: 400" 1 "http://127.0.0.1:$hosts_port/" 400 \
+    -- "$hp" "http://127.0.0.1:$hosts_port/"
 check "ALLOWED_HOSTS: -H 'Host: app.example.test' passes" 0 \
-    -- "$hp" -H 'Host: app.example.test' "http://127.0.0.1:$hosts_port/healthz"
-check "SECURE_SSL_REDIRECT: 301 naming the https Location" 1 301 "https://127.0.0.1:$ssl_port/healthz" \
-    -- "$hp" "http://127.0.0.1:$ssl_port/healthz"
+    -- "$hp" -H 'Host: app.example.test' "http://127.0.0.1:$hosts_port/"
+check "ALLOWED_HOSTS: /healthz and /readyz pass without -H" 0 \
+    -- both "$hp" "http://127.0.0.1:$hosts_port/healthz" "http://127.0.0.1:$hosts_port/readyz"
+check "SECURE_SSL_REDIRECT: 301 naming the https Location" 1 301 "https://127.0.0.1:$ssl_port/" \
+    -- "$hp" "http://127.0.0.1:$ssl_port/"
 check "SECURE_SSL_REDIRECT: -H 'X-Forwarded-Proto: https' passes" 0 \
-    -- "$hp" -H 'X-Forwarded-Proto: https' "http://127.0.0.1:$ssl_port/healthz"
-check "SECURE_SSL_REDIRECT: readyz with X-Forwarded-Proto passes" 0 \
-    -- "$hp" -H 'X-Forwarded-Proto: https' "http://127.0.0.1:$ssl_port/readyz"
+    -- "$hp" -H 'X-Forwarded-Proto: https' "http://127.0.0.1:$ssl_port/"
+check "SECURE_SSL_REDIRECT: /healthz and /readyz pass without -H" 0 \
+    -- both "$hp" "http://127.0.0.1:$ssl_port/healthz" "http://127.0.0.1:$ssl_port/readyz"
+
+# All three at once (ALLOWED_HOSTS=app.example.com, SECURE_SSL_REDIRECT,
+# APPEND_SLASH): the probe with no flags passes on both endpoints, and the
+# same client still meets Django's 400 and 301 everywhere else.
+strict=http://127.0.0.1:$strict_port
+check "strict settings: healthz, no flags" 0 -- "$hp" "$strict/healthz"
+check "strict settings: readyz, no flags (PostgreSQL)" 0 -- "$hp" "$strict/readyz"
+check "strict settings: HEAD readyz, no flags" 0 -- "$hp" -X HEAD "$strict/readyz"
+check "strict settings: / gets ALLOWED_HOSTS' 400" 1 "GET $strict/:" 400 -- "$hp" "$strict/"
+check "strict settings: /healthz/ (not a probe path) gets the 400 too" 1 400 -- "$hp" "$strict/healthz/"
+check "strict settings: / with the allowed Host gets SECURE_SSL_REDIRECT's 301" 1 301 "https://app.example.com/" \
+    -- "$hp" -H 'Host: app.example.com' "$strict/"
+check "strict settings: /health over https gets APPEND_SLASH's 301" 1 301 /health/ \
+    -- "$hp" -H 'Host: app.example.com' -H 'X-Forwarded-Proto: https' "$strict/health"
+check "strict settings: / with the allowed Host over https passes" 0 \
+    -- "$hp" -H 'Host: app.example.com' -H 'X-Forwarded-Proto: https' "$strict/"
+
+# WSGI with threads and ASGI
+for server in "gthread $gthread_port" "uvicorn $uvicorn_port"; do
+    read -r label port <<<"$server"
+    check "$label: healthz" 0 -- "$hp" "http://127.0.0.1:$port/healthz"
+    check "$label: readyz (PostgreSQL)" 0 -- "$hp" --expect-body '"database": "ok"' "http://127.0.0.1:$port/readyz"
+    check "$label: HEAD healthz" 0 -- "$hp" -X HEAD "http://127.0.0.1:$port/healthz"
+    check "$label: HEAD readyz" 0 -- "$hp" -X HEAD "http://127.0.0.1:$port/readyz"
+    check "$label: /healthz/ is not a probe path: the app's 404" 1 404 \
+        -- "$hp" "http://127.0.0.1:$port/healthz/"
+done
 
 # nginx, configured as in the article "Django health check endpoint"
 check "nginx: healthz" 0 -- "$hp" "$nginx/healthz"
@@ -339,6 +398,12 @@ done
 
 # PostgreSQL stopped
 stop_server "$pg_pid"
+for server in "Gunicorn 2 sync workers $sync2_port" "Gunicorn gthread $gthread_port" "Uvicorn $uvicorn_port"; do
+    port=${server##* }
+    check "PostgreSQL down: ${server% *}: readyz 503 within the budget (0.5s)" 1 --elapsed 0 0.5 \
+        503 '"database": "unavailable"' -- "$hp" "http://127.0.0.1:$port/readyz"
+    check "PostgreSQL down: ${server% *}: healthz passes" 0 -- "$hp" "http://127.0.0.1:$port/healthz"
+done
 check "PostgreSQL down: readyz 503 with the body naming the database" 1 \
     "GET $app/readyz:" 503 '"database": "unavailable"' -- "$hp" "$app/readyz"
 check "PostgreSQL down: HEAD readyz 503" 1 "HEAD $app/readyz:" 503 -- "$hp" -X HEAD "$app/readyz"
@@ -387,6 +452,81 @@ wait_through_restart() {
 check "PostgreSQL restarted while --wait 30s runs: 503 first, then recovers" 0 -- wait_through_restart
 check "PostgreSQL back: readyz through nginx's Unix-socket upstream" 0 -- "$hp" "http://127.0.0.1:$nginx_socket_port/readyz"
 check "PostgreSQL back: --expect-body '\"database\": \"ok\"'" 0 -- "$hp" --expect-body '"database": "ok"' "$app/readyz"
+
+# PostgreSQL frozen: SIGSTOP to the postmaster and its backends. It accepts
+# connections (the kernel does) and never answers, as in a network partition.
+postgres_processes() {   # the postmaster and its children, from /proc
+    local stat pid ppid
+    echo "$pg_pid"
+    for stat in /proc/[0-9]*/stat; do
+        read -r stat 2>/dev/null <"$stat" || continue
+        pid=${stat%% *}
+        stat=${stat##*) }
+        ppid=${stat#* }
+        ppid=${ppid%% *}
+        [ "$ppid" = "$pg_pid" ] && echo "$pid"
+    done
+}
+freeze_postgres() {
+    mapfile -t frozen < <(postgres_processes)
+    kill -STOP "${frozen[@]}"
+}
+# frozen_burst URL: 4 readiness probes at a time and a liveness probe with
+# -t 1s every 200 ms, for 10 s. Every liveness probe must pass; every readiness
+# probe must be answered (a 503, not a timeout). Says what went wrong on
+# stderr; the counts and the slowest answers go to $work/burst.summary.
+frozen_burst() {
+    local url=$1 i loops=() end_us=$((${EPOCHREALTIME//[.,]/} + 10000000)) lively=0 dead=0 t0 us slowest=0
+    for i in 1 2 3 4; do
+        (
+            slow=0
+            while [ "${EPOCHREALTIME//[.,]/}" -lt "$end_us" ]; do
+                t0=${EPOCHREALTIME//[.,]/}
+                "$hp" -t 2s "$url/readyz" 2>>"$work/burst-$i.err" && echo "unexpected 200" >>"$work/burst-$i.err"
+                us=$((${EPOCHREALTIME//[.,]/} - t0))
+                [ "$us" -gt "$slow" ] && slow=$us
+                sleep 0.05
+            done
+            echo "$slow" >"$work/burst-$i.slowest"
+        ) &
+        loops+=($!)
+    done
+    : >"$work/burst-live.err"
+    while [ "${EPOCHREALTIME//[.,]/}" -lt "$end_us" ]; do
+        t0=${EPOCHREALTIME//[.,]/}
+        if "$hp" -t 1s "$url/healthz" 2>>"$work/burst-live.err"; then lively=$((lively + 1)); else dead=$((dead + 1)); fi
+        us=$((${EPOCHREALTIME//[.,]/} - t0))
+        [ "$us" -gt "$slowest" ] && slowest=$us
+        sleep 0.2
+    done
+    wait "${loops[@]}"
+    local answered unanswered ready_slowest
+    answered=$(cat "$work"/burst-[1-4].err | grep -c ' 503 ')
+    unanswered=$(cat "$work"/burst-[1-4].err | grep -vc ' 503 ')
+    ready_slowest=$(sort -n "$work"/burst-[1-4].slowest | tail -n 1)
+    rm -f "$work"/burst-[1-4].err "$work"/burst-[1-4].slowest
+    echo "liveness $lively passed, $dead failed, slowest $((slowest / 1000)) ms;" \
+        "readiness $answered answered 503, slowest $((ready_slowest / 1000)) ms" >"$work/burst.summary"
+    if [ "$dead" != 0 ] || [ "$lively" -lt 20 ] || [ "$unanswered" != 0 ] || [ "$answered" -lt 8 ]; then
+        echo "liveness passed $lively, failed $dead ($(head -n 1 "$work/burst-live.err")); readiness 503 $answered, other $unanswered" >&2
+        return 1
+    fi
+}
+for server in "Gunicorn 2 sync workers $sync2_port" "Gunicorn gthread $gthread_port" "Uvicorn $uvicorn_port"; do
+    port=${server##* }
+    name=${server% *}
+    check "$name: readyz with PostgreSQL up" 0 -- "$hp" --wait 10s "http://127.0.0.1:$port/readyz"
+    freeze_postgres
+    # The last good readiness result is kept 1 s; then the budget (0.5 s) applies.
+    sleep 1.2
+    check "PostgreSQL frozen: $name: readyz 503 within the budget + 0.5s" 1 --elapsed 0.5 1.0 \
+        503 '"database": "timeout"' -- "$hp" -t 3s "http://127.0.0.1:$port/readyz"
+    check "PostgreSQL frozen: $name: 4 readiness probes at a time, liveness -t 1s passes for 10s" 0 \
+        -- frozen_burst "http://127.0.0.1:$port"
+    echo "# $name, PostgreSQL frozen: $(cat "$work/burst.summary")"
+    thaw_postgres
+    check "PostgreSQL thawed: $name: readyz recovers" 0 -- "$hp" --wait 10s "http://127.0.0.1:$port/readyz"
+done
 
 # Every server must have lived through the run.
 for entry in "${servers[@]}"; do
