@@ -36,7 +36,7 @@ static-http static-tls: static
 # and two clean builds compared byte for byte. Everything every group needs
 # (the Docker suite's engine, Compose and debootstrap too) is installed first.
 .PHONY: test test-unit test-static test-reliability test-e2e test-dist
-test: deps test-unit test-static test-reliability test-e2e test-dist test-docker
+test: deps test-unit test-static test-reliability test-e2e test-python test-dist test-docker
 
 # Plain `cargo test`: what needs neither the static build, nor root, nor a
 # quiet machine. The rest is listed as ignored, with the target that runs it.
@@ -65,6 +65,12 @@ test-e2e: static deps-e2e
 	bash tests/e2e/run.sh
 
 test-dist: test-qemu image repro
+
+# healthprobe.django's unit tests (python/tests) on Django 5.2 LTS with this
+# machine's Python, and on Django 6.x with Python 3.13 in a Debian trixie root.
+.PHONY: test-python
+test-python: deps-test
+	bash python/tests/run.sh
 
 # ---------------------------------------------------------------------------
 .PHONY: demo bench clean
