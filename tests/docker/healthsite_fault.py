@@ -3,9 +3,10 @@
 Selected with DJANGO_SETTINGS_MODULE=healthsite_fault (the file sits next to
 the healthsite package in /app). Everything is the reference app's, plus:
   - while /tmp/healthsite-fail-500 exists, every request is answered 500;
-  - HEALTHSITE_FAULT=404: no /healthz route at all (a 404);
+  - HEALTHSITE_FAULT=404: nothing answers /healthz (a 404);
   - HEALTHSITE_FAULT=slash: the route is /healthz/, so Django's APPEND_SLASH
     answers /healthz with a 301 to /healthz/, which a probe must not follow.
+(In both, healthprobe.django serves /readyz only.)
 """
 import os
 
@@ -14,16 +15,18 @@ from django.urls import path
 
 from healthsite import views
 from healthsite.settings import *  # noqa: F401,F403
-from healthsite.settings import MIDDLEWARE
+from healthsite.settings import HEALTHPROBE, MIDDLEWARE
 
 FAIL_500_FLAG = "/tmp/healthsite-fail-500"
 FAULT = os.environ.get("HEALTHSITE_FAULT", "")
 
 ROOT_URLCONF = __name__
+if FAULT in ("404", "slash"):
+    HEALTHPROBE = {**HEALTHPROBE, "LIVENESS_PATHS": []}
 if FAULT == "404":
-    urlpatterns = [path("readyz", views.readyz)]
+    urlpatterns = []
 elif FAULT == "slash":
-    urlpatterns = [path("healthz/", views.healthz), path("readyz", views.readyz)]
+    urlpatterns = [path("healthz/", views.home)]
 else:
     from healthsite.urls import urlpatterns  # noqa: F401
 
