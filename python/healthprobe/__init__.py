@@ -2,5 +2,5 @@
 
 The wheel puts the `healthprobe` executable on the PATH of the environment
 (a venv's bin/ or the image's /usr/local/bin/). This package holds the
-Python side: `healthprobe.django`, the /healthz and /readyz views.
+Python side: `healthprobe.django`, the /healthz and /readyz endpoints.
 """
