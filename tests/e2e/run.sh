@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end tests (`make test-e2e`, part of `make test`): the static healthprobe
-# against the reference Django app (examples/django) under real Gunicorn, on TCP
-# and on a Unix socket, behind real nginx, with a real PostgreSQL server. Every
-# server is started here, on loopback ports in 18000-18999 that are free at the
-# start, and stopped here by its process id, whatever happens.
+# against the reference Django app (examples/django, its endpoints served by
+# healthprobe.django) under real Gunicorn (sync and gthread workers, on TCP and
+# on a Unix socket) and Uvicorn, behind real nginx, with a real PostgreSQL
+# server, which is also stopped and frozen (SIGSTOP) on the way. Every server
+# is started here, on loopback ports in 18000-18999 that are free at the start,
+# and stopped here by its process id, whatever happens (a frozen PostgreSQL is
+# sent SIGCONT first).
 #
 # Prints one line per case (`ok - ...` / `not ok - ...`), then `N passed, N failed`
 # (with `, N skipped` when some were). Exits 1 when any case failed.
