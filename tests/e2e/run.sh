@@ -401,6 +401,9 @@ done
 
 # PostgreSQL stopped
 stop_server "$pg_pid"
+# healthprobe.django reuses a readiness result for 1 s (READINESS_MAX_AGE):
+# let the last "ok" age out.
+sleep 1.1
 for server in "Gunicorn 2 sync workers $sync2_port" "Gunicorn gthread $gthread_port" "Uvicorn $uvicorn_port"; do
     port=${server##* }
     # Refused at once, so "unavailable" in milliseconds; the bound is the
