@@ -13,7 +13,7 @@ from django.test import RequestFactory, override_settings
 from healthprobe.django import config
 from healthprobe.django.apps import check_setup
 from healthprobe.django.middleware import HealthProbeMiddleware
-from healthprobe.django.readiness import database_settings_for_check
+from healthprobe.django.readiness import Check, Readiness, database_settings_for_check
 
 pytest.importorskip("psycopg", reason="the frozen-database cases need psycopg")
 
@@ -194,3 +194,42 @@ def test_driver_timeouts_for_the_check_connection(engine, options, budget, want)
     adjusted = database_settings_for_check(settings_dict, budget)
     assert adjusted["OPTIONS"] == want
     assert settings_dict["OPTIONS"] is options  # the project's settings are left alone
+
+
+# -- a burst holds one thread -------------------------------------------------------------
+
+def slow_check(seconds, calls):
+    def run(timeout):
+        calls.append(time.monotonic())
+        time.sleep(seconds)
+    return Check("slow", run)
+
+
+def test_while_a_round_runs_the_others_get_the_recent_result_at_once():
+    calls = []
+    readiness = Readiness([slow_check(0.2, calls)], timeout=0.5, max_age=0.1)
+    assert readiness.result() == (True, {"slow": "ok"})
+    time.sleep(0.15)  # the result has aged out: the next request starts a round
+    starter = threading.Thread(target=readiness.result)
+    starter.start()
+    time.sleep(0.05)
+    start = time.monotonic()
+    assert readiness.result() == (True, {"slow": "ok"})  # the previous round's
+    assert time.monotonic() - start < 0.05
+    starter.join(5)
+    assert len(calls) == 2
+
+
+def test_with_no_recent_result_the_others_wait_for_the_round():
+    calls = []
+    readiness = Readiness([slow_check(0.2, calls)], timeout=0.5, max_age=0.05)
+    readiness.result()
+    time.sleep(0.6)  # older than max age + budget: too old to stand in
+    starter = threading.Thread(target=readiness.result)
+    starter.start()
+    time.sleep(0.05)
+    start = time.monotonic()
+    assert readiness.result() == (True, {"slow": "ok"})
+    assert 0.1 <= time.monotonic() - start <= 0.3
+    starter.join(5)
+    assert len(calls) == 2

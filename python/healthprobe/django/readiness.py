@@ -11,9 +11,13 @@ Why no pile-up: a check whose thread is still stuck from an earlier round is
 not started again; it is reported as "timeout" at once. Each check has at most
 one thread per process, however long the database stays frozen.
 
-Why a shared round: every request that arrives while a round is running waits
-for that round, and its result is reused for READINESS_MAX_AGE seconds after
-it ends, so a burst of probes costs one round trip per check.
+Why a shared round: a round's result is reused for READINESS_MAX_AGE seconds
+after it ends, so a burst of probes costs one round trip per check. While a
+round runs, only the request that started it waits for it; the others get the
+previous round's result at once when it is recent (ended at most
+READINESS_MAX_AGE + READINESS_TIMEOUT ago), and wait for the running round
+only when there is none. So a burst holds one thread of the process, not one
+per request: under Gunicorn's gthread workers the other threads stay free.
 """
 import asyncio
 import logging
@@ -131,18 +135,23 @@ class Readiness:
         self._round = None
         self._running = {}  # check name -> its thread, while it runs
         self._reported = {}  # check name -> last status logged
+        self._last = None  # (end time, outcome) of the last round that ended
 
     # -- the two ways to ask --------------------------------------------------
 
     def result(self):
         """(ready, {check name: status}) within the budget; blocks the caller."""
-        current = self._join_or_start()
+        current, recent = self._join_or_start()
+        if recent is not None:
+            return recent
         current.done.wait(max(0.0, current.deadline - self.clock()))
         return self._outcome(current)
 
     async def aresult(self):
         """The same for an event loop: waits without holding a thread."""
-        current = self._join_or_start()
+        current, recent = self._join_or_start()
+        if recent is not None:
+            return recent
         loop = asyncio.get_running_loop()
         woken = loop.create_future()
 
@@ -169,15 +178,21 @@ class Readiness:
     # -- rounds -----------------------------------------------------------------
 
     def _join_or_start(self):
+        """The round to answer from, and the recent outcome to answer with
+        instead while that round runs (None: wait for the round)."""
         start = []
         with self._lock:
             now = self.clock()
             current = self._round
             if current is not None:
                 running = not current.done.is_set() and now < current.deadline
-                fresh = now < current.end() + self.max_age
-                if running or fresh:
-                    return current
+                if running:
+                    last = self._last
+                    if last is not None and now - last[0] <= self.max_age + self.timeout:
+                        return current, last[1]
+                    return current, None
+                if now < current.end() + self.max_age:
+                    return current, None
             current = Round([c.name for c in self.checks], now, now + self.timeout)
             self._round = current
             for check in self.checks:
@@ -197,7 +212,7 @@ class Readiness:
                 current.done.set()
         for thread in start:
             thread.start()
-        return current
+        return current, None
 
     def _run(self, current, check):
         status, error = OK, None
@@ -223,6 +238,8 @@ class Readiness:
             if current.outcome is None:
                 statuses = {name: current.results.get(name, TIMEOUT) for name in current.names}
                 current.outcome = (all(s == OK for s in statuses.values()), statuses)
+                if self._last is None or self._last[0] <= current.end():
+                    self._last = (current.end(), current.outcome)
                 changed = [(name, status) for name, status in statuses.items()
                            if self._reported.get(name, OK) != status]
                 for name, status in changed:
