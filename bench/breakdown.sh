@@ -60,7 +60,7 @@ mkdir -p "$W/dumps"
 
 # Dumps are numbered cg.1, cg.2, ... in order; the final one is plain cg.
 tidy() {
-	sed -E 's#/root/\.cargo/registry/src/[^/]+/##; s#/rustc/[0-9a-f]+/##; s#/root/\.rustup/toolchains/[^/]+/lib/rustlib/src/rust/##; s# \[[^]]*\]##; s#/[^ ]*/src_musl/#musl/#; s#^( *[0-9,]+) \( *[0-9.]+%\)#\1#' | sed "s#$PWD/##"
+	sed -E 's#/cargo/registry/src/[^/]+/##; s#/build/src/#src/#; s#/root/\.cargo/registry/src/[^/]+/##; s#/rustc/[0-9a-f]+/##; s#/root/\.rustup/toolchains/[^/]+/lib/rustlib/src/rust/##; s# \[[^]]*\]##; s#/[^ ]*/src_musl/#musl/#; s#^( *[0-9,]+) \( *[0-9.]+%\)#\1#' | sed "s#$PWD/##"
 }
 rows_from=() rows_to=() rows_n=() rows_top=() rows_big=()
 prev=start

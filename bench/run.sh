@@ -409,8 +409,8 @@ report() {
 	[ -f "$T/wall.nop" ] && echo "Floor: a static program that only exits (no libc) measures $(ms "$(v wall nop)") median wall and $(ms "$(v cpu nop)") user+sys in the same rounds."
 	echo "Syscalls: strace -f -c total, including the execve. Sizes: the file itself; then with every library \`ldd\` lists."
 	echo
-	echo "HTTPS: GET $TLS_URL, the same nginx (TLS 1.3 as it negotiates by default, a certificate for 127.0.0.1 with an ECDSA P-256 key signed by a private"
-	echo "ECDSA P-256 CA made for the run), each client trusting that CA alone (\`--cacert\`). Ratios are to healthprobe-tls."
+	echo "HTTPS: GET $TLS_URL, the same nginx with its default protocols (nginx 1.22's stop at TLS 1.2: ECDHE-ECDSA, X25519), a certificate for"
+	echo "127.0.0.1 with an ECDSA P-256 key signed by a private ECDSA P-256 CA made for the run; each client trusts that CA alone (\`--cacert\`). Ratios are to healthprobe-tls."
 	echo
 	if [ -n "$TLS_BIN" ]; then
 		table tls_healthprobe "${TLS_NAMES[@]}"

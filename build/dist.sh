@@ -79,8 +79,15 @@ build() { # build ARCH VARIANT
     cargo+=(-Z build-std=std,panic_abort -Z build-std-features=)
     # A panic traps at once (no unwinder, no backtrace printer
     # linked) and src/watchdog.rs turns SIGILL/SIGTRAP into exit 1.
-    [ "$PANIC" = immediate-abort ] && flags+=(-Z unstable-options -C panic=immediate-abort)
+    # Nothing unwinds then, so no unwind tables either (.eh_frame was
+    # 44 KB of the amd64 binary, and pages a probe maps).
+    [ "$PANIC" = immediate-abort ] && flags+=(-Z unstable-options -C panic=immediate-abort -C force-unwind-tables=no)
   fi
+  # Read-only data in the same segment as the code: one mapping and no page
+  # of padding between them. Identical functions folded into one (generic
+  # code instantiated for types of the same layout): 2 KB less for amd64.
+  # Folding is safe here since no code compares function addresses.
+  flags+=(-C link-arg=--no-rosegment -C link-arg=--icf=all)
   cflags="-ffile-prefix-map=$CARGO_HOME=/cargo"
   [ "$ARCH" = armv6 ] && cflags+=" -march=armv6 -mfloat-abi=soft"   # clang's "arm" is armv4t
 
