@@ -45,8 +45,11 @@ run_django6() {
         rm -rf "$root" && mkdir -p "$root" \
             && tar --numeric-owner -xf "$tarball" -C "$root" || { echo "django6: cannot extract $tarball" >&2; return 1; }
         mkdir -p "$root/wheelhouse"
-        # Wheels for the root's Python, fetched by this machine's pip from the registry.
-        python3 -m pip download --quiet --disable-pip-version-check --python-version 3.13 --only-binary=:all: \
+        # Wheels for the root's Python, fetched from the registry by the pip of
+        # the reference app's virtualenv (Debian's python3 has no pip module).
+        local venv
+        venv=$("$repo/examples/django/ensure-venv.sh" "$here/requirements.txt") || return 1
+        "$venv/bin/python" -m pip download --quiet --disable-pip-version-check --python-version 3.13 --only-binary=:all: \
             -d "$root/wheelhouse" -r "$here/requirements.txt" -r "$here/requirements-django6.txt" >&2 \
             || { echo "django6: pip download for Python 3.13 failed" >&2; return 1; }
         cp "$here/requirements.txt" "$here/requirements-django6.txt" "$root/wheelhouse/"
