@@ -17,8 +17,9 @@ from healthprobe.django.readiness import Check, Readiness, database_settings_for
 
 pytest.importorskip("psycopg", reason="the frozen-database cases need psycopg")
 
-BUDGET = 0.3
-MARGIN = 0.3
+BUDGET = 0.5
+MARGIN = 0.4  # for a loaded machine
+AT_ONCE = 0.25  # an answer that did not wait for the budget
 
 
 def frozen_settings(hole, **healthprobe):
@@ -81,7 +82,7 @@ def test_concurrent_requests_share_one_round(blackhole):
     assert all(r.status_code == 503 for r, _ in results)
     assert all(took <= BUDGET + MARGIN for _, took in results)
     # One connection for eight requests, and one check thread.
-    time.sleep(0.1)
+    assert wait_until(lambda: blackhole.accepted, 2)
     assert len(blackhole.accepted) == 1
     assert len(readiness_threads()) <= 1
 
@@ -93,13 +94,13 @@ def test_result_is_reused_then_a_stuck_check_is_not_started_again(blackhole):
         assert first.status_code == 503 and took >= BUDGET - 0.01
         # Within the max age: the same answer, at once.
         again, took = probe(middleware)
-        assert again.status_code == 503 and took < 0.1
+        assert again.status_code == 503 and took < AT_ONCE
         time.sleep(0.25)
         # A new round, but the check's thread is still stuck in connect (libpq
         # waits 2 s): "timeout" at once, no second connection, no second thread.
         later, took = probe(middleware)
         assert later.content == b'{"status": "error", "checks": {"database:frozen": "timeout"}}'
-        assert took < 0.1
+        assert took < AT_ONCE
         assert len(blackhole.accepted) == 1
         assert len([t for t in readiness_threads() if t.name.endswith("database:frozen")]) == 1
         # When libpq gives up, the thread ends and the next round tries again.
@@ -126,7 +127,7 @@ def test_asgi_requests_share_one_round_without_a_thread_each(blackhole):
     assert all(r.status_code == 503 for r in responses)
     assert BUDGET - 0.01 <= took <= BUDGET + MARGIN
     assert threading.active_count() <= before + 2  # the check thread (and asyncio's)
-    time.sleep(0.1)
+    assert wait_until(lambda: blackhole.accepted, 2)
     assert len(blackhole.accepted) == 1
 
 
@@ -138,7 +139,7 @@ def test_liveness_answers_while_readiness_waits(blackhole):
         time.sleep(0.05)
         response, took = probe(middleware, "/healthz")
         waiting.join(5)
-    assert response.status_code == 200 and took < 0.1
+    assert response.status_code == 200 and took < AT_ONCE
 
 
 # -- settings ---------------------------------------------------------------------------
@@ -207,17 +208,16 @@ def slow_check(seconds, calls):
 
 def test_while_a_round_runs_the_others_get_the_recent_result_at_once():
     calls = []
-    readiness = Readiness([slow_check(0.2, calls)], timeout=0.5, max_age=0.1)
+    readiness = Readiness([slow_check(0.4, calls)], timeout=1.0, max_age=0.1)
     assert readiness.result() == (True, {"slow": "ok"})
     time.sleep(0.15)  # the result has aged out: the next request starts a round
     starter = threading.Thread(target=readiness.result)
     starter.start()
-    time.sleep(0.05)
-    start = time.monotonic()
+    assert wait_until(lambda: len(calls) == 2, 2)  # its check is running
     assert readiness.result() == (True, {"slow": "ok"})  # the previous round's
-    assert time.monotonic() - start < 0.05
+    answered = time.monotonic()
+    assert len(calls) == 2 and answered < calls[1] + 0.4  # before the running check ended
     starter.join(5)
-    assert len(calls) == 2
 
 
 def test_with_no_recent_result_the_others_wait_for_the_round():
@@ -227,9 +227,8 @@ def test_with_no_recent_result_the_others_wait_for_the_round():
     time.sleep(0.6)  # older than max age + budget: too old to stand in
     starter = threading.Thread(target=readiness.result)
     starter.start()
-    time.sleep(0.05)
-    start = time.monotonic()
+    assert wait_until(lambda: len(calls) == 2, 2)  # its check is running
     assert readiness.result() == (True, {"slow": "ok"})
-    assert 0.1 <= time.monotonic() - start <= 0.3
+    answered = time.monotonic()
+    assert len(calls) == 2 and answered >= calls[1] + 0.2  # after the running check ended
     starter.join(5)
-    assert len(calls) == 2
