@@ -305,10 +305,12 @@ fn closeness(typed: &str, known: &str) -> usize {
 /// Turns what was given into typed values, filling in the environment and
 /// the defaults.
 fn settle(given: &Given, env: &impl Fn(&str) -> Option<String>) -> Result<Config, UsageError> {
-    let timeout = match (&given.timeout, env("HEALTHPROBE_TIMEOUT")) {
-        (Some(t), _) => duration("--timeout", t)?,
-        (None, Some(t)) if !t.is_empty() => duration("HEALTHPROBE_TIMEOUT=", &t)?,
-        _ => DEFAULT_TIMEOUT,
+    let timeout = match &given.timeout {
+        Some(t) => duration("--timeout", t)?,
+        None => match env("HEALTHPROBE_TIMEOUT") {
+            Some(t) if !t.is_empty() => duration("HEALTHPROBE_TIMEOUT=", &t)?,
+            _ => DEFAULT_TIMEOUT,
+        },
     };
     let method = match given.method.as_deref() {
         None => Method::Get,
@@ -345,7 +347,7 @@ fn settle(given: &Given, env: &impl Fn(&str) -> Option<String>) -> Result<Config
 /// The URL argument, else `$HEALTHPROBE_URL`, else `/healthz`; a bare path
 /// is on 127.0.0.1 at `$PORT`.
 fn target(url: Option<&str>, env: &impl Fn(&str) -> Option<String>) -> Result<Target, UsageError> {
-    let from_env = env("HEALTHPROBE_URL").filter(|u| !u.is_empty() && url.is_none());
+    let from_env = if url.is_none() { env("HEALTHPROBE_URL").filter(|u| !u.is_empty()) } else { None };
     let (url, source) = match (url, &from_env) {
         (Some(u), _) => (u, "URL"),
         (None, Some(u)) => (u.as_str(), "HEALTHPROBE_URL"),
