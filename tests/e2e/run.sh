@@ -116,6 +116,7 @@ sync2_port=$((base + 8))   # Gunicorn, 2 sync workers, PostgreSQL (the frozen-da
 gthread_port=$((base + 9)) # Gunicorn, 1 gthread worker with 4 threads, PostgreSQL
 uvicorn_port=$((base + 10))  # Uvicorn (ASGI), PostgreSQL
 strict_port=$((base + 11))   # Gunicorn with ALLOWED_HOSTS, SECURE_SSL_REDIRECT and APPEND_SLASH
+uvicorn_strict_port=$((base + 12))  # Uvicorn with the same
 app_socket=$work/gunicorn.sock   # Gunicorn, Unix socket, PostgreSQL through PG* variables
 
 pg_password=e2e-$RANDOM$RANDOM
@@ -167,10 +168,18 @@ start_gunicorn gunicorn-gthread "127.0.0.1:$gthread_port" DATABASE_URL="$pg_url"
     -- --workers 1 --worker-class gthread --threads 4
 start_gunicorn gunicorn-strict "127.0.0.1:$strict_port" DATABASE_URL="$pg_url" \
     ALLOWED_HOSTS=app.example.com SECURE_SSL_REDIRECT=1 SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto
-DATABASE_URL="$pg_url" "$venv/bin/uvicorn" --app-dir "$app_dir" --host 127.0.0.1 --port "$uvicorn_port" \
-    healthsite.asgi:application >"$work/uvicorn.log" 2>&1 &
-uvicorn_pid=$!
-servers+=("$uvicorn_pid uvicorn")
+start_uvicorn() {   # start_uvicorn NAME PORT [VAR=VALUE...]
+    local name=$1 port=$2
+    shift 2
+    env "$@" "$venv/bin/uvicorn" --app-dir "$app_dir" --host 127.0.0.1 --port "$port" \
+        healthsite.asgi:application >"$work/$name.log" 2>&1 &
+    local pid=$!
+    servers+=("$pid $name")
+    eval "${name//-/_}_pid=$pid"
+}
+start_uvicorn uvicorn "$uvicorn_port" DATABASE_URL="$pg_url"
+start_uvicorn uvicorn-strict "$uvicorn_strict_port" DATABASE_URL="$pg_url" \
+    ALLOWED_HOSTS=app.example.com SECURE_SSL_REDIRECT=1 SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto
 
 mkdir -p "$work/nginx-tmp"
 sed -e "s|@WORK@|$work|g" -e "s|@APP_PORT@|$app_port|g" -e "s|@APP_SOCKET@|$app_socket|g" \
@@ -185,6 +194,7 @@ for gate in "gunicorn-tcp --tcp 127.0.0.1:$app_port" "gunicorn-socket --unix $ap
     "gunicorn-hosts --tcp 127.0.0.1:$hosts_port" "gunicorn-ssl --tcp 127.0.0.1:$ssl_port" \
     "gunicorn-sync2 --tcp 127.0.0.1:$sync2_port" "gunicorn-gthread --tcp 127.0.0.1:$gthread_port" \
     "gunicorn-strict --tcp 127.0.0.1:$strict_port" "uvicorn --tcp 127.0.0.1:$uvicorn_port" \
+    "uvicorn-strict --tcp 127.0.0.1:$uvicorn_strict_port" \
     "nginx --tcp 127.0.0.1:$nginx_socket_port"; do
     read -r name how where <<<"$gate"
     pid_var=${name//-/_}_pid
@@ -310,18 +320,21 @@ check "SECURE_SSL_REDIRECT: /healthz and /readyz pass without -H" 0 \
 # All three at once (ALLOWED_HOSTS=app.example.com, SECURE_SSL_REDIRECT,
 # APPEND_SLASH): the probe with no flags passes on both endpoints, and the
 # same client still meets Django's 400 and 301 everywhere else.
-strict=http://127.0.0.1:$strict_port
-check "strict settings: healthz, no flags" 0 -- "$hp" "$strict/healthz"
-check "strict settings: readyz, no flags (PostgreSQL)" 0 -- "$hp" "$strict/readyz"
-check "strict settings: HEAD readyz, no flags" 0 -- "$hp" -X HEAD "$strict/readyz"
-check "strict settings: / gets ALLOWED_HOSTS' 400" 1 "GET $strict/:" 400 -- "$hp" "$strict/"
-check "strict settings: /healthz/ (not a probe path) gets the 400 too" 1 400 -- "$hp" "$strict/healthz/"
-check "strict settings: / with the allowed Host gets SECURE_SSL_REDIRECT's 301" 1 301 "https://app.example.com/" \
-    -- "$hp" -H 'Host: app.example.com' "$strict/"
-check "strict settings: /health over https gets APPEND_SLASH's 301" 1 301 /health/ \
-    -- "$hp" -H 'Host: app.example.com' -H 'X-Forwarded-Proto: https' "$strict/health"
-check "strict settings: / with the allowed Host over https passes" 0 \
-    -- "$hp" -H 'Host: app.example.com' -H 'X-Forwarded-Proto: https' "$strict/"
+for server in "Gunicorn $strict_port" "Uvicorn $uvicorn_strict_port"; do
+    read -r label port <<<"$server"
+    strict=http://127.0.0.1:$port
+    check "strict settings, $label: healthz, no flags" 0 -- "$hp" "$strict/healthz"
+    check "strict settings, $label: readyz, no flags (PostgreSQL)" 0 -- "$hp" "$strict/readyz"
+    check "strict settings, $label: HEAD readyz, no flags" 0 -- "$hp" -X HEAD "$strict/readyz"
+    check "strict settings, $label: / gets ALLOWED_HOSTS' 400" 1 "GET $strict/:" 400 -- "$hp" "$strict/"
+    check "strict settings, $label: /healthz/ (not a probe path) gets the 400 too" 1 400 -- "$hp" "$strict/healthz/"
+    check "strict settings, $label: / with the allowed Host gets SECURE_SSL_REDIRECT's 301" 1 301 \
+        "https://app.example.com/" -- "$hp" -H 'Host: app.example.com' "$strict/"
+    check "strict settings, $label: /health over https gets APPEND_SLASH's 301" 1 301 /health/ \
+        -- "$hp" -H 'Host: app.example.com' -H 'X-Forwarded-Proto: https' "$strict/health"
+    check "strict settings, $label: / with the allowed Host over https passes" 0 \
+        -- "$hp" -H 'Host: app.example.com' -H 'X-Forwarded-Proto: https' "$strict/"
+done
 
 # WSGI with threads and ASGI
 for server in "gthread $gthread_port" "uvicorn $uvicorn_port"; do

@@ -101,7 +101,21 @@ class Check:
         self.run = run  # run(timeout_seconds); raises when not ready
 
 
+def preload_database_backends(aliases):
+    """Import each database's backend (and its driver) now, at startup, so the
+    first readiness check does not spend its budget on imports."""
+    from django.db.utils import ConnectionHandler, load_backend
+
+    handler = ConnectionHandler()
+    for alias in aliases:
+        try:
+            load_backend(handler.settings[alias]["ENGINE"])
+        except Exception:  # the check itself will report it, as "unavailable"
+            pass
+
+
 def checks_for(config):
+    preload_database_backends(config.databases)
     checks = [Check(check_name("database", a), lambda t, a=a: check_database(a, t)) for a in config.databases]
     checks += [Check(check_name("cache", a), lambda t, a=a: check_cache(a, t)) for a in config.caches]
     return checks
