@@ -461,8 +461,16 @@ pub struct Server {
 }
 
 impl Drop for Server {
+    /// Stops accepting: the accept loop, woken by one last connection of
+    /// ours, sees the flag and ends. Connections already accepted play on
+    /// until their client goes.
     fn drop(&mut self) {
         self.state.stop.store(true, Ordering::SeqCst);
+        if let Some(addr) = self.addr {
+            let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+        } else if let Some(path) = &self.path {
+            let _ = UnixStream::connect(path);
+        }
     }
 }
 
@@ -525,25 +533,22 @@ impl Server {
     }
 
     fn start(listener: Listener, addr: Option<SocketAddr>, path: Option<String>, tls: TlsConfig, b: Behaviour) -> Server {
-        match &listener {
-            Listener::Tcp(l) => l.set_nonblocking(true).unwrap(),
-            Listener::Unix(l) => l.set_nonblocking(true).unwrap(),
-        }
         let state = Arc::new(State::default());
         let (tx, rx) = mpsc::channel();
         let st = state.clone();
-        // Polls, so that the thread ends soon after the server is dropped.
-        thread::spawn(move || {
-            while !st.stop.load(Ordering::SeqCst) {
-                let Ok(socket) = listener.accept() else {
-                    thread::sleep(ms(1));
-                    continue;
-                };
-                st.connections.fetch_add(1, Ordering::SeqCst);
-                let _ = tx.send(());
-                let (st, b, tls) = (st.clone(), b.clone(), tls.clone());
-                thread::spawn(move || serve_connection(socket, &st, &b, tls));
+        thread::spawn(move || loop {
+            let accepted = listener.accept();
+            if st.stop.load(Ordering::SeqCst) {
+                return;
             }
+            let Ok(socket) = accepted else {
+                thread::sleep(ms(1));
+                continue;
+            };
+            st.connections.fetch_add(1, Ordering::SeqCst);
+            let _ = tx.send(());
+            let (st, b, tls) = (st.clone(), b.clone(), tls.clone());
+            thread::spawn(move || serve_connection(socket, &st, &b, tls));
         });
         Server { addr, path, _dir: None, state, accepted: Mutex::new(rx) }
     }
