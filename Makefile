@@ -33,10 +33,11 @@ static-http static-tls: static
 # against the static builds; reliability (deadlines, load, starvation, random
 # servers, signals, least privilege); end-to-end against Gunicorn, nginx and
 # PostgreSQL; then every platform's artifacts (under qemu-user), the OCI image,
-# and two clean builds compared byte for byte. Everything every group needs
+# and two clean builds compared byte for byte; the wheels, cargo package and
+# cargo install (test-install). Everything every group needs
 # (the Docker suite's engine, Compose and debootstrap too) is installed first.
 .PHONY: test test-unit test-static test-reliability test-e2e test-dist
-test: deps test-unit test-static test-reliability test-e2e test-python test-dist test-docker
+test: deps test-unit test-static test-reliability test-e2e test-python test-dist test-install test-docker
 
 # Plain `cargo test`: what needs neither the static build, nor root, nor a
 # quiet machine. The rest is listed as ignored, with the target that runs it.
@@ -130,3 +131,22 @@ test-docker: image lint-docker deps-docker
 
 lint-docker: deps-docker deps-test
 	bash tests/docker/lint.sh
+
+# ---------------------------------------------------------------------------
+# Every way in but the image (README "Install"). `make wheel` leaves
+# dist/healthprobe-VERSION-py3-none-…_MACHINE.whl, one a platform Python has
+# tags for, each carrying dist/healthprobe-linux-ARCH as the script
+# `healthprobe` (python/build-wheels.sh). test-install checks the wheels
+# against dist/SHA256SUMS and Cargo.toml, installs this machine's with
+# `pip install --no-index` into target/wheel-test-venv, runs the end-to-end
+# suite with the healthprobe pip put there, then `cargo package --locked` and
+# `cargo install --path .` on stable (build/test-cargo.sh).
+.PHONY: wheel test-install
+
+wheel: dist
+	bash python/build-wheels.sh
+
+test-install: wheel deps-e2e
+	target/wheel-build-venv/bin/python python/test-wheels.py
+	HEALTHPROBE_BIN=$(abspath target/wheel-test-venv/bin/healthprobe) bash tests/e2e/run.sh
+	bash build/test-cargo.sh

@@ -17,7 +17,7 @@
 #   dist    qemu-user (foreign binaries), skopeo (the OCI archive), the foreign
 #           musl-dev packages (unpacked into /opt/healthprobe-musl, never
 #           installed), musl built for riscv64, stable's prebuilt musl targets
-#           for DIST_STD=stable
+#           for DIST_STD=stable, python3's venv for make wheel's build tools
 #   docker  the Docker suite's engine, Compose and debootstrap
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,7 +40,7 @@ for g in "${groups[@]}"; do
     build)  build=1; pkgs+=(clang llvm musl-tools musl-dev file binutils) ;;
     test)   pkgs+=(util-linux iproute2 strace openssl ca-certificates python3-venv) ;;
     e2e)    pkgs+=(nginx postgresql python3-venv) ;;
-    dist)   dist=1 build=1; pkgs+=(clang llvm musl-tools musl-dev file binutils qemu-user skopeo python3) ;;
+    dist)   dist=1 build=1; pkgs+=(clang llvm musl-tools musl-dev file binutils qemu-user skopeo python3 python3-venv) ;;
     docker) pkgs+=(docker.io docker-compose debootstrap skopeo util-linux iproute2 python3) ;;
     *) echo "install-deps: unknown group '$g' (build test e2e dist docker)" >&2; exit 2 ;;
   esac
