@@ -6,8 +6,10 @@
 # linux/arm64 whose images each hold one layer with only /healthprobe and the
 # licence text(s) of the repository (LICENSE*, COPYING*). Built from the dist/
 # artifacts with tar, gzip, sha256sum and hand-written JSON; deterministic
-# (sorted names, mtime SOURCE_DATE_EPOCH or 0, uid/gid 0, gzip -n), so the same
-# binaries give the same archive bytes.
+# (sorted names, uid/gid 0, gzip -n, and one time for the image's creation and
+# every file's mtime: SOURCE_DATE_EPOCH, by default the commit time of HEAD, so
+# `docker images` shows when the source was committed), so the same binaries
+# from the same commit give the same archive bytes.
 #
 #   dist/healthprobe-oci.tar       from healthprobe-linux-{amd64,arm64}
 #   dist/healthprobe-tls-oci.tar   from healthprobe-tls-linux-{amd64,arm64}, when both exist
@@ -23,7 +25,8 @@ dist=${1:-${DIST_DIR:-$ROOT/dist}}
 dist=$(cd "$dist" && pwd)
 name=healthprobe
 version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)
-epoch=${SOURCE_DATE_EPOCH:-0}
+epoch=${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || true)}
+[ -n "$epoch" ] || { echo "image: not a git checkout: set SOURCE_DATE_EPOCH (the image's creation time)" >&2; exit 1; }
 created=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
 PLATFORMS=${IMAGE_PLATFORMS:-amd64 arm64}
 

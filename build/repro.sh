@@ -21,6 +21,9 @@ if [ ${#arches[@]} -eq 0 ]; then read -r -a arches <<<"${REPRO_ARCHES:-amd64 arm
 [ "${arches[*]}" = all ] && read -r -a arches <<<"$(hp_arches)"
 
 CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
+# The copies below have no .git: both builds take the image's time from here.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct)}
+export SOURCE_DATE_EPOCH
 scratch=$(mktemp -d /tmp/healthprobe-repro.XXXXXX)
 [ "${REPRO_KEEP:-}" = 1 ] || trap 'rm -rf "$scratch"' EXIT
 a=$scratch/a/healthprobe
