@@ -13,7 +13,8 @@
 #
 # Needs: nginx and PostgreSQL's server binaries (build/install-deps.sh e2e installs
 # them from Debian), python3 with venv, and the binary: $HEALTHPROBE_BIN or
-# dist/healthprobe-linux-amd64 (`make static`). As root, PostgreSQL runs as the
+# dist/healthprobe-linux-amd64 (`make static`); `make test-install` passes the
+# one pip installed from the wheel, HEALTHPROBE_BIN=VENV/bin/healthprobe. As root, PostgreSQL runs as the
 # `postgres` user, which its package creates.
 set -uo pipefail
 
@@ -202,7 +203,7 @@ for gate in "gunicorn-tcp --tcp 127.0.0.1:$app_port" "gunicorn-socket --unix $ap
         || { show_log "$work/$name.log"; [ "$name" = nginx ] && show_log "$work/nginx-error.log"; die "$name did not start"; }
 done
 
-echo "# healthprobe: $bin"
+echo "# healthprobe: $bin (sha256 $(sha256sum < "$bin" | cut -d" " -f1))"
 echo "# gunicorn 127.0.0.1:$app_port and unix:$app_socket, nginx 127.0.0.1:$nginx_port-$nginx_socket_port, postgresql 127.0.0.1:$pg_port"
 
 # ---- cases -------------------------------------------------------------------
