@@ -83,7 +83,7 @@ def want_tags(py):
 
 
 for arch, py in ARCHES.items():
-    @case(f"{arch}: name, tags, binary bytes, RECORD, WHEEL")
+    @case(f"{arch}: name, tags, binary bytes, the Python package, RECORD, WHEEL")
     def _(arch=arch, py=py):
         path = wheel_for(arch)
         name, version, build, tags = parse_wheel_filename(path.name)
@@ -101,7 +101,9 @@ for arch, py in ARCHES.items():
         expect(binary == (DIST / f"healthprobe-linux-{arch}").read_bytes(), "binary differs from dist/")
         expect(stat.S_IMODE(members[data].external_attr >> 16) == 0o755, f"{data} mode {members[data].external_attr >> 16:o}")
         expect([n for n in members if ".data/" in n] == [data], f"data files: {[n for n in members if '.data/' in n]}")
-        expect("healthprobe/__init__.py" in members, "no healthprobe/__init__.py")
+        for src in sorted((ROOT / "python" / "healthprobe").rglob("*.py")):
+            arc = src.relative_to(ROOT / "python").as_posix()
+            expect(contents.get(arc) == src.read_bytes(), f"{arc} missing or differs from python/")
         record = contents[f"{info}/RECORD"].decode()
         expect(f"{data},sha256=" in record, "the binary is not in RECORD")
         wheel = contents[f"{info}/WHEEL"].decode().splitlines()
