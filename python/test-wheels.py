@@ -53,7 +53,8 @@ def case(name):
             fn()
         except Exception as e:  # noqa: BLE001 - any failure of a case is reported, then the next runs
             results.append(False)
-            print(f"not ok - {name}: {type(e).__name__}: {e}")
+            detail = (getattr(e, "stderr", None) or "").strip().splitlines()[-3:]
+            print(f"not ok - {name}: {type(e).__name__}: {e}" + "".join(f"\n#   {line}" for line in detail))
         else:
             results.append(True)
             print(f"ok - {name}")
