@@ -7,7 +7,7 @@
 //! not be sent) is a usage error, never a probe that cannot fail. Flags win
 //! over environment variables, which win over defaults.
 //!
-//! One pass over the arguments takes the values (`take_values`), then the
+//! pico-args takes the values from the arguments (`take_values`), then the
 //! environment and defaults fill the rest (`settle`), then the combination is
 //! checked (`validate`).
 
@@ -172,28 +172,67 @@ impl Given {
             _ => &mut self.cacert,
         }
     }
-
-    fn flag(&mut self, opt: Opt) -> &mut bool {
-        match opt {
-            Opt::Insecure => &mut self.insecure,
-            Opt::Quiet => &mut self.quiet,
-            _ => &mut self.verbose,
-        }
-    }
 }
 
-/// One pass over the arguments. `--opt=value` and `--opt value` both take
-/// the value verbatim (`=` splits at the first one, and no quote is removed).
+/// pico-args takes the values: the headers in their order, each other option
+/// once (asked a second time, it finds a repeat), the flags. It leaves the
+/// URL and the `--opt=value` forms, taken here verbatim: `=` splits at the
+/// first one, and no quote is removed (`-H=value` is split in `arrange`).
+/// pico-args looks for each option anywhere in the list, so `arrange` first
+/// walks the list in order and refuses what it would read otherwise than
+/// written.
 fn take_values(args: Vec<OsString>) -> Result<Given, UsageError> {
-    let mut given = Given::default();
+    let mut args = pico_args::Arguments::from_vec(arrange(args)?);
+    let mut given = Given {
+        // First: a header's value may be written like an option (-H=-t).
+        headers: args.values_from_fn("-H", verbatim).map_err(pico)?,
+        timeout: once(&mut args, ["-t", "--timeout"], "--timeout")?,
+        method: once(&mut args, ["-X", "--method"], "--method")?,
+        unix_socket: once(&mut args, "--unix-socket", "--unix-socket")?,
+        expect_status: once(&mut args, "--expect-status", "--expect-status")?,
+        expect_body: once(&mut args, "--expect-body", "--expect-body")?,
+        wait: once(&mut args, "--wait", "--wait")?,
+        interval: once(&mut args, "--interval", "--interval")?,
+        cacert: once(&mut args, "--cacert", "--cacert")?,
+        insecure: flag(&mut args, ["-k", "--insecure"], "--insecure")?,
+        quiet: flag(&mut args, ["-q", "--quiet"], "--quiet")?,
+        verbose: flag(&mut args, ["-v", "--verbose"], "--verbose")?,
+        url: None,
+    };
+    for rest in args.finish() {
+        let rest = utf8(rest)?;
+        match rest.split_once('=').and_then(|(name, value)| Some((find(name)?, value))) {
+            Some(((opt, long), value)) => {
+                if given.value(opt).replace(value.to_string()).is_some() {
+                    return usage(format!("{long} given twice (only -H repeats)"));
+                }
+            }
+            None => given.url = Some(rest),
+        }
+    }
+    Ok(given)
+}
+
+/// One walk over the arguments in order: every argument that starts with
+/// `-` is one of our options, in an option's place; a value after its option
+/// is not itself an option; `-h` and `-V` are not there; one URL at most.
+/// Returns the list for pico-args, with every header as `-H value` (so that
+/// one name keeps them in order) and everything else as written: a value
+/// that follows its option never equals an option's name, and `--opt=value`
+/// never does.
+fn arrange(args: Vec<OsString>) -> Result<Vec<OsString>, UsageError> {
+    let mut arranged: Vec<OsString> = Vec::with_capacity(args.len());
+    let mut url_at: Option<usize> = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let arg = utf8(arg)?;
         if !arg.starts_with('-') || arg == "-" {
-            if let Some(first) = &given.url {
+            if let Some(i) = url_at {
+                let first = arranged[i].to_string_lossy();
                 return usage(format!("unexpected argument '{arg}': only one URL is probed, and '{first}' is one"));
             }
-            given.url = Some(arg);
+            url_at = Some(arranged.len());
+            arranged.push(arg.into());
             continue;
         }
         let (name, inline) = match arg.split_once('=') {
@@ -203,22 +242,15 @@ fn take_values(args: Vec<OsString>) -> Result<Given, UsageError> {
         let Some((opt, long)) = find(name) else {
             return usage(unknown_option(name));
         };
-        match opt {
-            Opt::Help | Opt::Version => return usage(not_alone(name, opt)),
-            _ if opt.is_flag() => {
-                if inline.is_some() {
-                    return usage(format!("{long} takes no value (got '{arg}')"));
-                }
-                if std::mem::replace(given.flag(opt), true) {
-                    return usage(format!("{long} given twice"));
-                }
+        let value = match (opt, inline) {
+            (Opt::Help | Opt::Version, _) => return usage(not_alone(name, opt)),
+            (_, Some(_)) if opt.is_flag() => return usage(format!("{long} takes no value (got '{arg}')")),
+            (Opt::Header, Some(value)) => value.to_string(),
+            _ if opt.is_flag() || inline.is_some() => {
+                arranged.push(arg.into());
                 continue;
             }
-            _ => {}
-        }
-        let value = match inline {
-            Some(value) => value.to_string(),
-            None => match args.next() {
+            _ => match args.next() {
                 None => return usage(format!("{name} needs a value")),
                 Some(value) => {
                     let value = utf8(value)?;
@@ -231,13 +263,39 @@ fn take_values(args: Vec<OsString>) -> Result<Given, UsageError> {
                 }
             },
         };
-        if opt == Opt::Header {
-            given.headers.push(value);
-        } else if given.value(opt).replace(value).is_some() {
-            return usage(format!("{long} given twice (only -H repeats)"));
-        }
+        arranged.push(if opt == Opt::Header { "-H".into() } else { arg.into() });
+        arranged.push(value.into());
+    }
+    Ok(arranged)
+}
+
+fn once<K: Into<pico_args::Keys> + Copy>(
+    args: &mut pico_args::Arguments,
+    keys: K,
+    long: &str,
+) -> Result<Option<String>, UsageError> {
+    let value = args.opt_value_from_fn(keys, verbatim).map_err(pico)?;
+    if value.is_some() && args.opt_value_from_fn(keys, verbatim).map_err(pico)?.is_some() {
+        return usage(format!("{long} given twice (only -H repeats)"));
+    }
+    Ok(value)
+}
+
+fn flag(args: &mut pico_args::Arguments, keys: [&'static str; 2], long: &str) -> Result<bool, UsageError> {
+    let given = args.contains(keys);
+    if given && args.contains(keys) {
+        return usage(format!("{long} given twice"));
     }
     Ok(given)
+}
+
+fn verbatim(value: &str) -> Result<String, std::convert::Infallible> {
+    Ok(value.to_string())
+}
+
+/// Cannot happen after `arrange` (every option has its value, all UTF-8).
+fn pico(e: pico_args::Error) -> UsageError {
+    UsageError(e.to_string())
 }
 
 fn utf8(arg: OsString) -> Result<String, UsageError> {
