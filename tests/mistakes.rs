@@ -8,52 +8,11 @@
 mod common;
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread;
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
-use common::{assert_fails, bin, probe_env, reply, run, Run};
-
-// ------------------------------------------------------------------ server
-
-/// A loopback server that answers every request with one status and body,
-/// and keeps each request's path.
-struct Server {
-    port: u16,
-    connections: Arc<AtomicUsize>,
-    paths: Arc<Mutex<Vec<String>>>,
-}
-
-fn serve(status: &'static str, body: &'static str) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let paths = Arc::new(Mutex::new(Vec::new()));
-    let (conns, seen) = (connections.clone(), paths.clone());
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            conns.fetch_add(1, Ordering::SeqCst);
-            let seen = seen.clone();
-            thread::spawn(move || {
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-                if let Some(request) = common::read_request(&stream) {
-                    seen.lock().unwrap().push(request.path);
-                    reply(&mut stream, status, &[], body);
-                }
-            });
-        }
-    });
-    Server { port, connections, paths }
-}
-
-/// A port on 127.0.0.1 where nothing listens (and, very likely, on ::1).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use common::{answer_text, assert_fails, bin, free_port, probe_env, run, Behaviour, Run, Server};
 
 // ------------------------------------------------------------------- table
 
@@ -162,8 +121,8 @@ fn every_mistake_fails_closed_with_one_line_naming_it() {
     for row in rows {
         let (server, port) = match row.behind {
             Behind::Answer(status, body) => {
-                let s = serve(status, body);
-                let port = s.port;
+                let s = Server::tcp(answer_text(status, body));
+                let port = s.port();
                 (Some(s), port)
             }
             Behind::Nothing => (None, free_port()),
@@ -187,7 +146,7 @@ fn every_mistake_fails_closed_with_one_line_naming_it() {
         // A usage error is found before any connection.
         if r.stderr.ends_with("(see --help)\n") {
             if let Some(s) = &server {
-                assert_eq!(s.connections.load(Ordering::SeqCst), 0, "{what}: connected despite a usage error");
+                assert_eq!(s.connections(), 0, "{what}: connected despite a usage error");
             }
         }
     }
@@ -195,11 +154,11 @@ fn every_mistake_fails_closed_with_one_line_naming_it() {
 
 #[test]
 fn healthprobe_url_with_a_path_only_uses_port() {
-    let s = serve("200 OK", "ok");
-    let port = s.port.to_string();
+    let s = Server::tcp(answer_text("200 OK", "ok"));
+    let port = s.port().to_string();
     let r = probe_env(&[], &[("HEALTHPROBE_URL", "/readyz"), ("PORT", &port)]);
     assert_eq!(r.code, Some(0), "{r:?}");
-    assert_eq!(*s.paths.lock().unwrap(), ["/readyz"]);
+    assert_eq!(s.requests().iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), ["/readyz"]);
 }
 
 /// No raw Unicode control, format or separator character anywhere in the line.
@@ -246,27 +205,28 @@ fn localhost_where_ipv6_is_off_names_the_refusal_on_127_0_0_1() {
 #[test]
 fn closed_standard_descriptors_never_carry_a_line_into_the_connection() {
     for closing in ["<&- >&- 2>&-", "2>&-"] {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/healthz", listener.local_addr().unwrap());
+        // Records every byte it receives, tells when the request is complete,
+        // and hands the bytes over once the probe has gone.
         let (got_request, request_seen) = mpsc::channel();
-        let recorder = thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let (got_all, all_received) = mpsc::channel();
+        let (got_request, got_all) = (Mutex::new(got_request), Mutex::new(got_all));
+        let recorder = Server::tcp(Behaviour::raw(move |c, _| {
             let mut received = Vec::new();
             let mut chunk = [0u8; 1024];
             let mut told = false;
-            while let Ok(n) = stream.read(&mut chunk) {
+            while let Ok(n) = c.read(&mut chunk) {
                 if n == 0 {
                     break;
                 }
                 received.extend_from_slice(&chunk[..n]);
                 if !told && received.windows(4).any(|w| w == b"\r\n\r\n") {
                     told = true;
-                    let _ = got_request.send(());
+                    let _ = got_request.lock().unwrap().send(());
                 }
             }
-            received
-        });
+            let _ = got_all.lock().unwrap().send(received);
+        }));
+        let url = recorder.url("/healthz");
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(format!("exec \"$0\" \"$@\" {closing}"))
@@ -284,7 +244,8 @@ fn closed_standard_descriptors_never_carry_a_line_into_the_connection() {
         let status = child.wait().unwrap();
         let mut stderr = String::new();
         child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-        let received = String::from_utf8_lossy(&recorder.join().unwrap()).into_owned();
+        let received = all_received.recv_timeout(Duration::from_secs(10)).expect("the connection never ended");
+        let received = String::from_utf8_lossy(&received).into_owned();
         assert_eq!(status.code(), Some(1), "{closing}: {status:?}");
         assert!(received.starts_with("GET /healthz HTTP/1.1\r\n"), "{closing}: {received:?}");
         assert!(received.ends_with("\r\n\r\n"), "{closing}: more than the request arrived: {received:?}");
@@ -302,8 +263,8 @@ fn closed_standard_descriptors_never_carry_a_line_into_the_connection() {
 #[test]
 #[ignore = "needs strace (make test runs it with --include-ignored)"]
 fn a_verdict_held_past_the_deadline_stays_the_verdict() {
-    let s = serve("200 OK", "ok");
-    let url = format!("http://127.0.0.1:{}/healthz", s.port);
+    let s = Server::tcp(answer_text("200 OK", "ok"));
+    let url = s.url("/healthz");
     let mut cmd = Command::new("strace");
     cmd.args(["-o", "/dev/null", "-e", "trace=write", "-e", "inject=write:delay_enter=600000"]);
     cmd.arg(bin()).args(["-v", "-t", "200ms", &url]).env_clear();
