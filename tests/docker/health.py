@@ -8,6 +8,7 @@
   health.py test               the configured health-check command, as JSON
 """
 import json
+import signal
 import sys
 from datetime import datetime
 
@@ -22,6 +23,7 @@ def when(text):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # a reader that stops early (grep -m1)
     doc = json.load(sys.stdin)
     if isinstance(doc, list):
         doc = doc[0]

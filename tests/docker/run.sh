@@ -88,25 +88,35 @@ if [ -n "${HEALTHPROBE_DOCKER_HOST:-}" ]; then
 else
     own_engine=1
     export DOCKER_HOST=unix://$tmp/docker.sock
-    cat >"$tmp/dockerd.sh" <<EOF
+    # overlay2 where the kernel and file system allow it (fast to build on
+    # and to delete); vfs, which works everywhere, otherwise.
+    for driver in ${HEALTHPROBE_DOCKER_STORAGE:-overlay2 vfs}; do
+        rm -rf "$tmp/data" "$tmp/exec"
+        cat >"$tmp/dockerd.sh" <<EOF
 ip link set lo up || exit 1
 exec dockerd --data-root '$tmp/data' --exec-root '$tmp/exec' -H 'unix://$tmp/docker.sock' \
-    --pidfile '$tmp/dockerd.pid' --storage-driver=vfs --iptables=false --ip6tables=false \
-    --userland-proxy=true
+    --pidfile '$tmp/dockerd.pid' --storage-driver=$driver --iptables=false --ip6tables=false
 EOF
-    unshare --net --fork bash "$tmp/dockerd.sh" >"$tmp/dockerd.log" 2>&1 </dev/null &
-    netns_pid=$!
-    for _ in $(seq 1 150); do
+        unshare --net --fork bash "$tmp/dockerd.sh" >"$tmp/dockerd.log" 2>&1 </dev/null &
+        netns_pid=$!
+        for _ in $(seq 1 150); do
+            docker version >/dev/null 2>&1 && break
+            kill -0 "$netns_pid" 2>/dev/null || break
+            sleep 0.2
+        done
         docker version >/dev/null 2>&1 && break
-        kill -0 "$netns_pid" 2>/dev/null || break
-        sleep 0.2
+        note "dockerd --storage-driver=$driver did not start: $(grep -m1 -iE 'level=(fatal|error)|failed' "$tmp/dockerd.log" || tail -n1 "$tmp/dockerd.log")"
+        [ -s "$tmp/dockerd.pid" ] && kill -KILL "$(cat "$tmp/dockerd.pid")" 2>/dev/null
+        kill -KILL "$netns_pid" 2>/dev/null
+        wait "$netns_pid" 2>/dev/null
+        netns_pid=
     done
     docker version >/dev/null 2>&1 \
-        || die "dockerd did not start: $(grep -m1 -iE 'level=(fatal|error)|failed' "$tmp/dockerd.log" || tail -n1 "$tmp/dockerd.log")"
+        || die "no Docker engine could be started (dockerd from Debian's docker.io; see the lines above; log $tmp/dockerd.log)"
     dockerd_pid=$(cat "$tmp/dockerd.pid")
 fi
 engine=$(docker version -f '{{.Server.Version}} (API {{.Server.APIVersion}}, client {{.Client.Version}} negotiated {{.Client.APIVersion}})')
-note "engine: dockerd $engine"
+note "engine: dockerd $engine, storage $(docker info -f '{{.Driver}}')"
 
 # --- images -------------------------------------------------------------------
 # One build with BuildKit; output only when it fails.
@@ -302,15 +312,321 @@ EOF
     docker rm -f hp-oci >/dev/null
 }
 
+# --- 4. localhost where IPv6 is off ---------------------------------------------------
+case4() {
+    local net=(--network bridge) where="Docker's default bridge"
+    if [ -z "$own_engine" ]; then
+        # Not our engine: no bridge of another's engine is used; lo alone, IPv6 off.
+        net=(--network none --sysctl net.ipv6.conf.all.disable_ipv6=1 --sysctl net.ipv6.conf.lo.disable_ipv6=1)
+        where="--network none with IPv6 off"
+    fi
+    local name="$where, IPv6 off: the localhost probe of a port nobody listens on says refused on 127.0.0.1"
+    local v6 out rc
+    v6=$(docker run --rm --label healthprobe-test "${net[@]}" --entrypoint cat hp-test/debian /proc/net/if_inet6 2>&1)
+    if [ -n "$v6" ]; then not_ok "$name (the container has IPv6 addresses: $v6)"; return; fi
+    out=$(docker run --rm --label healthprobe-test "${net[@]}" hp-test/probe --timeout 2s http://localhost:9/healthz 2>&1)
+    rc=$?
+    case "$rc $out" in
+        "1 "*"connection refused: nothing is listening on 127.0.0.1:9"*) ok "$name ('$out')" ;;
+        *) not_ok "$name (exit $rc: '$out')" ;;
+    esac
+}
+
+# --- 6. Compose ---------------------------------------------------------------------------
+service_images() {
+    docker image inspect hp-test/nginx >/dev/null 2>&1 && return 0
+    docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        "$services_root" hp-test/services >/dev/null || return 1
+    build -t hp-test/postgres -f "$here/images/postgres.Dockerfile" "$here/images" || return 1
+    build -t hp-test/nginx -f "$here/images/nginx.Dockerfile" "$here/images" || return 1
+}
+
+started_at() { docker inspect -f '{{.State.StartedAt}}' "$1"; }
+# The End time of the first successful health check: when it became healthy.
+first_healthy() {
+    docker inspect "$1" | python3 -c '
+import json, sys
+log = json.load(sys.stdin)[0]["State"]["Health"]["Log"]
+print(next((e["End"] for e in log if e["ExitCode"] == 0), ""))'
+}
+# is_before A B: RFC 3339 times, A earlier than B (nanoseconds kept).
+is_before() { [ -n "$1" ] && [ -n "$2" ] && [[ "$(date -d "$1" +%s%N)" -lt "$(date -d "$2" +%s%N)" ]]; }
+
+case6() {
+    local name="Compose: examples/compose.yaml (images overridden only): web healthy after db, proxy after web"
+    local name2="Compose: db stopped: web's /readyz check goes unhealthy while /healthz in the same container stays healthy"
+    if ! service_images; then not_ok "$name (service images did not build)"; skip "$name2: no Compose run"; return; fi
+    compose_files=(-f "$repo/examples/compose.yaml" -f "$here/compose.test.yaml")
+    compose_project=hptest
+    local up=$tmp/compose-up.log
+    if ! docker-compose -p "$compose_project" "${compose_files[@]}" up -d >"$up" 2>&1; then
+        not_ok "$name (docker-compose up failed: $(tail -n 2 "$up" | tr '\n' ' '))"
+        skip "$name2: no Compose run"
+        return
+    fi
+    local db web proxy
+    db=$(docker-compose -p "$compose_project" "${compose_files[@]}" ps -q db)
+    web=$(docker-compose -p "$compose_project" "${compose_files[@]}" ps -q web)
+    proxy=$(docker-compose -p "$compose_project" "${compose_files[@]}" ps -q proxy)
+    local db_ok web_ok
+    wait_status "$web" healthy 60
+    db_ok=$(first_healthy "$db")
+    web_ok=$(first_healthy "$web")
+    if [ "$(status_of "$web")" != healthy ]; then
+        not_ok "$name (web is $(status_of "$web"): $(last_of "$web"))"
+    elif ! is_before "$db_ok" "$(started_at "$web")"; then
+        not_ok "$name (web started at $(started_at "$web"), before db was healthy at $db_ok)"
+    elif ! is_before "$web_ok" "$(started_at "$proxy")"; then
+        not_ok "$name (proxy started at $(started_at "$proxy"), before web was healthy at $web_ok)"
+    elif ! docker exec "$proxy" true 2>/dev/null; then
+        not_ok "$name (proxy is not running)"
+    else
+        ok "$name (db healthy $db_ok; web started $(started_at "$web"), healthy $web_ok; proxy started $(started_at "$proxy"))"
+    fi
+
+    # The image's own HEALTHCHECK command (liveness), run in the same container.
+    local liveness
+    mapfile -t liveness < <(docker image inspect hp-test/app | python3 -c '
+import json, sys
+print("\n".join(json.load(sys.stdin)[0]["Config"]["Healthcheck"]["Test"][1:]))')
+    docker-compose -p "$compose_project" "${compose_files[@]}" stop db >/dev/null 2>&1
+    if ! wait_status "$web" unhealthy 60; then
+        not_ok "$name2 (web is still $(status_of "$web") with the db stopped: $(last_of "$web"))"
+        return
+    fi
+    local line out rc
+    line=$(last_of "$web")
+    out=$(docker exec "$web" "${liveness[@]}" 2>&1)
+    rc=$?
+    # Unready either way: a 503 once the app sees the database gone, or the
+    # probe's own timeout while the app still waits on it.
+    case "$line" in
+        1$'\t'*"/readyz: 503 Service Unavailable"*) ;;
+        1$'\t'*"/readyz: connected, but no complete response headers within 2s (timeout)"*) ;;
+        *) not_ok "$name2 (the readiness log says '$line')"; return ;;
+    esac
+    if [ "$rc" = 0 ]; then
+        ok "$name2 (readiness: '$(cut -f2 <<<"$line")'; liveness ${liveness[*]}: exit 0)"
+    else
+        not_ok "$name2 (liveness ${liveness[*]} exit $rc: $out)"
+    fi
+    docker-compose -p "$compose_project" "${compose_files[@]}" down -v --remove-orphans >/dev/null 2>&1
+    compose_project=
+}
+
+# --- 7. Swarm ------------------------------------------------------------------------------
+svc=hp-swarm
+svc_state() { docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "$svc" 2>/dev/null; }
+svc_image() { docker service inspect -f '{{.Spec.TaskTemplate.ContainerSpec.Image}}' "$svc"; }
+# The service's running, healthy container, if any.
+svc_healthy_container() {
+    local c
+    for c in $(docker ps -q --filter "label=com.docker.swarm.service.name=$svc"); do
+        [ "$(status_of "$c")" = healthy ] && { echo "$c"; return 0; }
+    done
+    return 1
+}
+wait_svc_state() { # wait_svc_state SECONDS STATE...
+    local deadline=$(($(date +%s) + $1)) state
+    shift
+    while [ "$(date +%s)" -le "$deadline" ]; do
+        state=$(svc_state)
+        for want in "$@"; do [ "$state" = "$want" ] && return 0; done
+        sleep 1
+    done
+    return 1
+}
+# Every health-log line of the service's containers made from IMAGE.
+svc_lines_of() {
+    local c
+    for c in $(docker ps -aq --filter "label=com.docker.swarm.service.name=$svc" --filter "ancestor=$1"); do
+        docker inspect "$c" | $health_py outputs
+    done
+}
+
+case7() {
+    local n1="Swarm: a service with the probe as HEALTHCHECK runs healthy"
+    local n2="Swarm: an update to an image whose /healthz is a 404 is rolled back"
+    local n3="Swarm: an update to an image whose /healthz is an APPEND_SLASH redirect is rolled back"
+    local n4="Swarm: an update to a good image completes"
+    local n5="Swarm: a task that turns unhealthy is replaced"
+    local ctx=$tmp/swarm-ctx
+    mkdir -p "$ctx" && cp "$here/healthsite_fault.py" "$ctx/"
+    printf 'FROM hp-test/app\nCOPY healthsite_fault.py /app/\nENV DJANGO_SETTINGS_MODULE=healthsite_fault PORT=8100\n' >"$ctx/Dockerfile"
+    build -t hp-test/swarm:good "$ctx" \
+        && printf 'FROM hp-test/swarm:good\nENV HEALTHSITE_FAULT=404\n' | build -t hp-test/swarm:404 - \
+        && printf 'FROM hp-test/swarm:good\nENV HEALTHSITE_FAULT=slash\n' | build -t hp-test/swarm:slash - \
+        && printf 'FROM hp-test/swarm:good\nLABEL release=2\n' | build -t hp-test/swarm:good2 - \
+        || { not_ok "$n1 (images did not build)"; return; }
+    if [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" = active ]; then
+        skip "$n1: the engine is already in a swarm"
+        return
+    fi
+    docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >"$tmp/swarm.log" 2>&1 \
+        || { not_ok "$n1 (docker swarm init failed: $(tail -n1 "$tmp/swarm.log"))"; return; }
+    swarm=1
+    # Host networking of the engine's own namespace: no overlay network needed.
+    # The probe's command, timeout and retries are the image's; only the
+    # interval and start period are shortened.
+    docker service create -d --quiet --name "$svc" --no-resolve-image --network host \
+        --label healthprobe-test --container-label healthprobe-test \
+        --health-interval 1s --health-start-period 8s \
+        --update-failure-action rollback --update-monitor 15s --update-max-failure-ratio 0 \
+        --update-order stop-first --rollback-monitor 5s --restart-delay 1s \
+        hp-test/swarm:good >"$tmp/swarm.log" 2>&1 \
+        || { not_ok "$n1 (service create failed: $(tail -n1 "$tmp/swarm.log"))"; return; }
+    local deadline=$(($(date +%s) + 60)) first
+    until first=$(svc_healthy_container) || [ "$(date +%s)" -gt "$deadline" ]; do sleep 1; done
+    [ -n "$first" ] || { not_ok "$n1 (no healthy task in 60 s: $(docker service ps --no-trunc --format '{{.CurrentState}} {{.Error}}' "$svc" | head -n 2 | tr '\n' ' '))"; return; }
+    ok "$n1 (image hp-test/swarm:good)"
+
+    local tag expect label
+    for tag in 404 slash; do
+        if [ "$tag" = 404 ]; then expect="404 Not Found" label=$n2; else expect="APPEND_SLASH" label=$n3; fi
+        docker service update -d --quiet --no-resolve-image --image "hp-test/swarm:$tag" "$svc" >/dev/null 2>&1
+        if ! wait_svc_state 120 rollback_completed paused rollback_paused completed; then
+            not_ok "$label (update state after 120 s: $(svc_state))"
+            continue
+        fi
+        local state image line
+        state=$(svc_state) image=$(svc_image)
+        line=$(svc_lines_of "hp-test/swarm:$tag" | grep -m1 -F "$expect")
+        if [ "$state" != rollback_completed ] || [ "${image%%@*}" != hp-test/swarm:good ]; then
+            not_ok "$label (update state $state, service image $image)"
+        elif [ -z "$line" ]; then
+            not_ok "$label (no '$expect' in the failed task's health log: $(svc_lines_of "hp-test/swarm:$tag" | tail -n1))"
+        else
+            deadline=$(($(date +%s) + 60))
+            until svc_healthy_container >/dev/null || [ "$(date +%s)" -gt "$deadline" ]; do sleep 1; done
+            if svc_healthy_container >/dev/null; then
+                ok "$label (rollback_completed; the failed task's log: '$line')"
+            else
+                not_ok "$label (rolled back, but no healthy task after it)"
+            fi
+        fi
+    done
+
+    docker service update -d --quiet --no-resolve-image --image hp-test/swarm:good2 "$svc" >/dev/null 2>&1
+    local c2=
+    if wait_svc_state 120 completed rollback_completed paused rollback_paused && [ "$(svc_state)" = completed ]; then
+        deadline=$(($(date +%s) + 30))
+        until c2=$(svc_healthy_container) || [ "$(date +%s)" -gt "$deadline" ]; do sleep 1; done
+        if [ -n "$c2" ] && [ "$(docker inspect -f '{{.Config.Image}}' "$c2")" = hp-test/swarm:good2 ]; then
+            ok "$n4 (completed; the running task is hp-test/swarm:good2 and healthy)"
+        else
+            not_ok "$n4 (completed, but no healthy hp-test/swarm:good2 task)"
+        fi
+    else
+        not_ok "$n4 (update state $(svc_state))"
+    fi
+
+    [ -n "$c2" ] || c2=$(svc_healthy_container) || { not_ok "$n5 (no healthy task to break)"; return; }
+    docker exec "$c2" touch /tmp/healthsite-fail-500
+    deadline=$(($(date +%s) + 90))
+    local c3=
+    while [ "$(date +%s)" -le "$deadline" ]; do
+        c3=$(svc_healthy_container) && [ "$c3" != "$c2" ] && break
+        c3=
+        sleep 1
+    done
+    local why
+    why=$(docker inspect "$c2" 2>/dev/null | $health_py outputs | grep -m1 "500 Internal Server Error")
+    if [ -n "$c3" ] && [ -n "$why" ]; then
+        ok "$n5 (old task's log: '$why'; a new healthy task replaced it)"
+    else
+        not_ok "$n5 (replacement: '${c3:-none}', old task's log: '$(docker inspect "$c2" 2>/dev/null | $health_py outputs | tail -n1)')"
+    fi
+    docker service rm "$svc" >/dev/null 2>&1
+    docker swarm leave --force >/dev/null 2>&1 && swarm=
+}
+
+# --- 8. what a health check costs, as Docker runs it -------------------------------------
+# Measured, not asserted (each command must pass, that is all): the time from
+# the health log's Start and End (Docker's exec included) and the peak RSS of
+# the command and its children (getrusage, from a python wrapper in the
+# container).
+case8() {
+    local name="cost per health check, measured in the app image (time from the health log, peak RSS)"
+    service_images && python_image hp-test/python-curl hp-test/services \
+        && build -f "$repo/Dockerfile.example" --build-arg PROBE_FROM=dist --build-arg PYTHON_IMAGE=hp-test/python-curl \
+            --target app -t hp-test/app-curl "$repo" \
+        || { not_ok "$name (the curl variant did not build)"; return; }
+    local labels=("healthprobe (exec form, the file's HEALTHCHECK)" "curl -f ... || exit 1 (shell form)" "python -c urllib one-liner (exec form)")
+    local cmds=(
+        '["CMD", "/usr/local/bin/healthprobe", "--timeout", "2s", "/healthz"]'
+        '["CMD-SHELL", "curl -f http://localhost:8000/healthz || exit 1"]'
+        '["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('"'"'http://localhost:8000/healthz'"'"', timeout=2)"]'
+    )
+    local rows=() i
+    for i in 0 1 2; do
+        local c=hp-cost-$i
+        # --health-cmd takes a string (shell form only): each command goes
+        # into a derived image's HEALTHCHECK instead, exec or shell form.
+        printf 'FROM hp-test/app-curl\nHEALTHCHECK --interval=1s --timeout=5s --start-period=10s --retries=3 CMD %s\n' \
+            "$(python3 -c 'import json,sys; t=json.loads(sys.argv[1]); print(json.dumps(t[1:]) if t[0]=="CMD" else t[1])' "${cmds[$i]}")" \
+            | build -t "hp-test/cost:$i" - || { not_ok "$name (image $i did not build)"; return; }
+        run_c "$c" --network none "hp-test/cost:$i" || { not_ok "$name (run $i failed)"; return; }
+        wait_status "$c" healthy 30 || { not_ok "$name (${labels[$i]} never healthy: $(last_of "$c"))"; return; }
+        local seen=$tmp/cost-$i.txt
+        : >"$seen"
+        local deadline=$(($(date +%s) + 25))
+        while [ "$(date +%s)" -le "$deadline" ] && [ "$(sort -u "$seen" | wc -l)" -lt 20 ]; do
+            docker inspect "$c" | python3 -c '
+import json, sys
+for e in json.load(sys.stdin)[0]["State"]["Health"]["Log"]:
+    print(e["Start"], e["End"], e["ExitCode"])' >>"$seen"
+            sleep 1
+        done
+        local argv
+        argv=$(python3 -c 'import json,sys; t=json.loads(sys.argv[1]); print("\n".join(t[1:] if t[0]=="CMD" else ["sh","-c",t[1]]))' "${cmds[$i]}")
+        local rss=()
+        for _ in 1 2 3 4 5; do
+            mapfile -t a <<<"$argv"
+            rss+=("$(docker exec "$c" python3 -c '
+import resource, subprocess, sys
+rc = subprocess.run(sys.argv[1:]).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if rc == 0 else "fail")' "${a[@]}")")
+        done
+        docker rm -f "$c" >/dev/null
+        rows+=("$(python3 - "$seen" "${labels[$i]}" "${rss[@]}" <<'EOF'
+import statistics, sys
+from datetime import datetime
+def when(t):
+    d, _, rest = t.partition(".")
+    digits = "".join(c for c in rest if c.isdigit())
+    return datetime.fromisoformat(f"{d}.{digits[:6].ljust(6, '0')}+00:00")
+entries = sorted(set(tuple(l.split()) for l in open(sys.argv[1]) if l.strip()))
+ms = sorted((when(e) - when(s)).total_seconds() * 1000 for s, e, code in entries if code == "0")
+fails = sum(1 for *_, code in entries if code != "0")
+rss = sys.argv[3:]
+if fails or "fail" in rss or len(ms) < 5:
+    print(f"FAIL {sys.argv[2]}: {len(ms)} passing checks, {fails} failing, rss {rss}")
+else:
+    kib = sorted(int(r) for r in rss)
+    print(f"| {sys.argv[2]} | {len(ms)} | {statistics.median(ms):.0f} ms | {ms[-1]:.0f} ms | {statistics.median(kib) / 1024:.1f} MiB |")
+EOF
+)")
+    done
+    if printf '%s\n' "${rows[@]}" | grep -q '^FAIL'; then
+        not_ok "$name ($(printf '%s\n' "${rows[@]}" | grep '^FAIL' | head -n1))"
+        return
+    fi
+    ok "$name"
+    echo "# | health check | checks | median time (Start to End) | slowest | peak RSS (median of 5) |"
+    echo "# | --- | --- | --- | --- | --- |"
+    printf '# %s\n' "${rows[@]}"
+}
+
 services_root=$(bash "$repo/tests/images/debian-root.sh" busybox-static curl nginx-light postgresql) \
     || die "could not build the Debian root for the service images (see above)"
 
-case1
-case2
-case3
-case5
+# HEALTHPROBE_DOCKER_CASES="4 7" runs only those (3 needs 2); default all.
+selected=" ${HEALTHPROBE_DOCKER_CASES:-1 2 3 4 5 6 7 8} "
+for n in 1 2 3 4 5 6 7 8; do
+    [[ "$selected" == *" $n "* ]] && "case$n"
+    [ "$n" = 3 ] && docker rm -f hp-app >/dev/null 2>&1
+done
 
-docker rm -f hp-app >/dev/null 2>&1
 note "took $(($(date +%s) - started)) s"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
