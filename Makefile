@@ -126,7 +126,7 @@ fuzz: deps-build
 # /var/cache/healthprobe.
 .PHONY: test-docker lint-docker
 
-test-docker: image lint-docker deps-docker
+test-docker: image wheel lint-docker deps-docker
 	bash tests/docker/run.sh
 
 lint-docker: deps-docker deps-test

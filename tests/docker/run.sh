@@ -16,8 +16,12 @@
 #   - Python wheels downloaded on the host into a cached wheelhouse and
 #     installed in the builds with pip --no-index.
 # Cache: $HEALTHPROBE_CACHE (default /var/cache/healthprobe).
+# HEALTHPROBE_DOCKER_CASES="4 7" runs only those cases; HEALTHPROBE_DOCKER_DEBUG=1
+# traces the clean-up with times.
 # Prints one line per case and `N passed, N failed`; exits 1 if any failed.
 set -uo pipefail
+# Read whole before it runs: an edit of this file cannot change a run under way.
+{
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -49,6 +53,7 @@ dockerd_pid= netns_pid= swarm= compose_project=
 
 cleanup() {
     set +e
+    [ -n "${HEALTHPROBE_DOCKER_DEBUG:-}" ] && set -x && PS4='+ $(date +%T.%N | cut -c1-12) '
     if [ -n "$compose_project" ]; then
         docker-compose -p "$compose_project" "${compose_files[@]}" down -v --remove-orphans >/dev/null 2>&1
     fi
@@ -74,8 +79,11 @@ trap 'exit 130' INT TERM
 # --- the engine ---------------------------------------------------------------
 # buildx (Debian's docker-buildx, from a cached Debian root): BuildKit builds
 # only the stages a target needs, so the app stage never compiles the probe.
-buildx_root=$(bash "$repo/tests/images/debian-root.sh" docker-buildx) \
-    || die "could not build a Debian root with docker-buildx (see above)"
+# One Debian root for every service image, and the source of buildx.
+services_packages=(busybox-static curl docker-buildx nginx-light postgresql)
+services_root=$(bash "$repo/tests/images/debian-root.sh" "${services_packages[@]}") \
+    || die "could not build the Debian root for buildx and the service images (see above)"
+buildx_root=$services_root
 tar -xOf "$buildx_root" ./usr/libexec/docker/cli-plugins/docker-buildx >"$DOCKER_CONFIG/cli-plugins/docker-buildx" \
     && chmod +x "$DOCKER_CONFIG/cli-plugins/docker-buildx" \
     || die "no docker-buildx in $buildx_root"
@@ -91,7 +99,11 @@ else
     # overlay2 where the kernel and file system allow it (fast to build on
     # and to delete); vfs, which works everywhere, otherwise.
     for driver in ${HEALTHPROBE_DOCKER_STORAGE:-overlay2 vfs}; do
+        mountpoint -q "$tmp/data" && umount "$tmp/data"
         rm -rf "$tmp/data" "$tmp/exec"
+        # The data root in memory: built on and removed in no time (about 2 GB
+        # at the peak); on disk when tmpfs cannot be mounted.
+        mkdir -p "$tmp/data" && mount -t tmpfs -o size=8g,mode=0700 hp-docker-data "$tmp/data" 2>/dev/null
         cat >"$tmp/dockerd.sh" <<EOF
 ip link set lo up || exit 1
 exec dockerd --data-root '$tmp/data' --exec-root '$tmp/exec' -H 'unix://$tmp/docker.sock' \
@@ -557,12 +569,12 @@ case8() {
         '["CMD-SHELL", "curl -f http://localhost:8000/healthz || exit 1"]'
         '["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('"'"'http://localhost:8000/healthz'"'"', timeout=2)"]'
     )
-    local rows=() i
+    local rows=() i floor=
     for i in 0 1 2; do
         local c=hp-cost-$i
         # --health-cmd takes a string (shell form only): each command goes
         # into a derived image's HEALTHCHECK instead, exec or shell form.
-        printf 'FROM hp-test/app-curl\nHEALTHCHECK --interval=1s --timeout=5s --start-period=10s --retries=3 CMD %s\n' \
+        printf 'FROM hp-test/app-curl\nCOPY --from=hp-test/services /usr/bin/busybox /opt/busybox\nHEALTHCHECK --interval=1s --timeout=5s --start-period=10s --retries=3 CMD %s\n' \
             "$(python3 -c 'import json,sys; t=json.loads(sys.argv[1]); print(json.dumps(t[1:]) if t[0]=="CMD" else t[1])' "${cmds[$i]}")" \
             | build -t "hp-test/cost:$i" - || { not_ok "$name (image $i did not build)"; return; }
         run_c "$c" --network none "hp-test/cost:$i" || { not_ok "$name (run $i failed)"; return; }
@@ -581,12 +593,13 @@ for e in json.load(sys.stdin)[0]["State"]["Health"]["Log"]:
         argv=$(python3 -c 'import json,sys; t=json.loads(sys.argv[1]); print("\n".join(t[1:] if t[0]=="CMD" else ["sh","-c",t[1]]))' "${cmds[$i]}")
         local rss=()
         for _ in 1 2 3 4 5; do
+            local a out
             mapfile -t a <<<"$argv"
-            rss+=("$(docker exec "$c" python3 -c '
-import resource, subprocess, sys
-rc = subprocess.run(sys.argv[1:]).returncode
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if rc == 0 else "fail")' "${a[@]}")")
+            # busybox time: the command's peak RSS (wait4), its exit status kept.
+            out=$(docker exec "$c" /opt/busybox time -f 'RSS %M' "${a[@]}" 2>&1 >/dev/null) \
+                && rss+=("$(sed -n 's/^RSS //p' <<<"$out" | tail -n1)") || rss+=(fail)
         done
+        [ "$i" = 0 ] && floor=$(docker exec "$c" /opt/busybox time -f 'RSS %M' /bin/true 2>&1 | sed -n 's/^RSS //p')
         docker rm -f "$c" >/dev/null
         rows+=("$(python3 - "$seen" "${labels[$i]}" "${rss[@]}" <<'EOF'
 import statistics, sys
@@ -603,7 +616,7 @@ if fails or "fail" in rss or len(ms) < 5:
     print(f"FAIL {sys.argv[2]}: {len(ms)} passing checks, {fails} failing, rss {rss}")
 else:
     kib = sorted(int(r) for r in rss)
-    print(f"| {sys.argv[2]} | {len(ms)} | {statistics.median(ms):.0f} ms | {ms[-1]:.0f} ms | {statistics.median(kib) / 1024:.1f} MiB |")
+    print(f"| {sys.argv[2]} | {len(ms)} | {statistics.median(ms):.0f} ms | {ms[-1]:.0f} ms | {statistics.median(kib):.0f} KiB |")
 EOF
 )")
     done
@@ -612,17 +625,51 @@ EOF
         return
     fi
     ok "$name"
+    echo "# peak RSS by busybox time; /bin/true measures ${floor:-?} KiB that way (the measuring fork's floor)"
     echo "# | health check | checks | median time (Start to End) | slowest | peak RSS (median of 5) |"
     echo "# | --- | --- | --- | --- | --- |"
     printf '# %s\n' "${rows[@]}"
 }
 
-services_root=$(bash "$repo/tests/images/debian-root.sh" busybox-static curl nginx-light postgresql) \
-    || die "could not build the Debian root for the service images (see above)"
+# --- 9. the wheel instead of COPY --from ------------------------------------------------------
+case9() {
+    local name="wheel (make wheel): pip install healthprobe in the app image, HEALTHCHECK [\"healthprobe\", \"/healthz\"] passes"
+    local wheels_found=("$repo"/dist/healthprobe-*.whl)
+    if [ ! -f "${wheels_found[0]}" ]; then
+        skip "$name: no dist/healthprobe-*.whl (make wheel builds them)"
+        return
+    fi
+    local ctx=$tmp/wheel-ctx
+    rm -rf "$ctx" && mkdir -p "$ctx/wheels" && cp "${wheels_found[@]}" "$ctx/wheels/"
+    cp -r "$repo/examples/django" "$ctx/app"
+    cat >"$ctx/Dockerfile" <<'EOF'
+FROM hp-test/python
+ENV PORT=8000 SQLITE_PATH=/tmp/db.sqlite3
+WORKDIR /app
+COPY wheels /wheels
+COPY app/requirements.txt ./
+RUN pip install --no-cache-dir -r requirements.txt && pip install --no-cache-dir --find-links /wheels healthprobe
+COPY app/ ./
+USER 65534:65534
+HEALTHCHECK --interval=1s --timeout=5s --retries=3 CMD ["healthprobe", "/healthz"]
+CMD ["gunicorn", "--workers", "2", "--no-control-socket", "healthsite.wsgi"]
+EOF
+    build -t hp-test/app-wheel "$ctx" || { not_ok "$name (build failed)"; return; }
+    run_c hp-wheel --network none hp-test/app-wheel || { not_ok "$name (run failed)"; return; }
+    local where
+    where=$(docker exec hp-wheel sh -c 'command -v healthprobe')
+    if wait_status hp-wheel healthy 30; then
+        ok "$name (healthprobe on PATH at $where)"
+    else
+        not_ok "$name (not healthy: $(last_of hp-wheel))"
+    fi
+    docker rm -f hp-wheel >/dev/null
+}
+
 
 # HEALTHPROBE_DOCKER_CASES="4 7" runs only those (3 needs 2); default all.
-selected=" ${HEALTHPROBE_DOCKER_CASES:-1 2 3 4 5 6 7 8} "
-for n in 1 2 3 4 5 6 7 8; do
+selected=" ${HEALTHPROBE_DOCKER_CASES:-1 2 3 4 5 6 7 8 9} "
+for n in 1 2 3 4 5 6 7 8 9; do
     [[ "$selected" == *" $n "* ]] && "case$n"
     [ "$n" = 3 ] && docker rm -f hp-app >/dev/null 2>&1
 done
@@ -630,3 +677,5 @@ done
 note "took $(($(date +%s) - started)) s"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
+exit
+}
