@@ -7,13 +7,13 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
 
-use ureq::unversioned::transport::time::{Duration, Instant};
+use ureq::unversioned::transport::time::Instant;
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, TcpConnector, Transport,
+    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
 };
 use ureq::{Error, Timeout};
 
@@ -26,7 +26,7 @@ pub use tls::{HandshakeError, TlsConnector};
 /// "address not available", when what matters is that nothing listens on
 /// 127.0.0.1. This reports the most telling failure: a refusal, then a
 /// timeout, then the first "unavailable" or "unreachable" with the addresses
-/// tried. A single address (an IP literal) goes straight to TcpConnector.
+/// tried. With `--unix-socket`, the connection made before it passes through.
 pub struct EveryAddress;
 
 /// Every address that answered refused; carried through ureq as `Error::Other`.
@@ -44,15 +44,19 @@ impl std::error::Error for Refused {}
 /// The least time an address is given, as in ureq's own split.
 const MIN_PER_ADDRESS: std::time::Duration = std::time::Duration::from_millis(10);
 
-impl<In: Transport> Connector<In> for EveryAddress {
-    type Out = <TcpConnector as Connector<In>>::Out;
+impl Connector<Connection> for EveryAddress {
+    type Out = Connection;
 
-    fn connect(&self, details: &ConnectionDetails, chained: Option<In>) -> Result<Option<Self::Out>, Error> {
-        if chained.is_some() || details.addrs.len() < 2 {
-            return TcpConnector::default().connect(details, chained).map_err(|e| match e {
-                Error::Io(e) if is_unavailable(&e) => unreachable(&details.addrs, e),
-                other => other,
-            });
+    fn connect(&self, details: &ConnectionDetails, chained: Option<Connection>) -> Result<Option<Connection>, Error> {
+        if chained.is_some() {
+            return Ok(chained);
+        }
+        if let [addr] = details.addrs[..] {
+            return match connect_tcp(addr, time_left(details.timeout)?, details) {
+                Ok(connected) => Ok(Some(connected)),
+                Err(Error::Io(e)) if is_unavailable(&e) => Err(unreachable(&details.addrs, e)),
+                Err(e) => Err(e),
+            };
         }
         let start = std::time::Instant::now();
         let budget = time_left_since(details);
@@ -67,22 +71,8 @@ impl<In: Transport> Connector<In> for EveryAddress {
             // Half of what is left for each address but the last, so that a
             // silent first address leaves time for the others.
             let share = if i + 1 == count { left } else { (left / 2).max(MIN_PER_ADDRESS).min(left) };
-            let mut one = details.resolver.empty();
-            one.push(*addr);
-            let single = ConnectionDetails {
-                uri: details.uri,
-                addrs: one,
-                config: details.config,
-                request_level: details.request_level,
-                resolver: details.resolver,
-                now: (details.current_time)(),
-                timeout: NextTimeout { after: Duration::Exact(share), ..details.timeout },
-                current_time: details.current_time.clone(),
-                run_connector: details.run_connector.clone(),
-                register_shutdown: details.register_shutdown.clone(),
-            };
-            match TcpConnector::default().connect(&single, None) {
-                Ok(connected) => return Ok(connected),
+            match connect_tcp(*addr, Some(share), details) {
+                Ok(connected) => return Ok(Some(connected)),
                 Err(Error::Io(e)) if e.kind() == io::ErrorKind::ConnectionRefused => refused.push(*addr),
                 Err(Error::Timeout(_)) => timed_out = true,
                 Err(Error::Io(e)) if is_unavailable(&e) => {
@@ -99,6 +89,25 @@ impl<In: Transport> Connector<In> for EveryAddress {
             _ => Err(Error::Timeout(details.timeout.reason)),
         }
     }
+}
+
+/// One TCP connection to `addr`, given at most `limit`. Our own rather than
+/// ureq's TcpConnector, whose transport also sets a write timeout and
+/// TCP_NODELAY: two system calls of a probe's 28 that buy nothing here (see
+/// `Connection::transmit_output` for the first).
+fn connect_tcp(addr: SocketAddr, limit: Option<std::time::Duration>, details: &ConnectionDetails) -> Result<Connection, Error> {
+    let stream = match limit {
+        Some(limit) => TcpStream::connect_timeout(&addr, limit),
+        None => TcpStream::connect(addr),
+    }
+    .map_err(|e| timed_out(e, Timeout::Connect))?;
+    // Nagle's algorithm holds a small write back only while an earlier one is
+    // unacknowledged. A plain HTTP request leaves in one write with nothing
+    // after it; a TLS handshake writes several times, so it sends at once.
+    if details.uri.scheme_str() == Some("https") {
+        stream.set_nodelay(true)?;
+    }
+    Ok(Connection::new(Socket::Tcp(stream), details))
 }
 
 /// No address could even be tried: say which, and the usual reason.
@@ -142,22 +151,20 @@ impl fmt::Debug for EveryAddress {
 }
 
 /// With `--unix-socket PATH`, connects to that socket; without, leaves the
-/// connection to the TcpConnector chained after it. (One connector chain for
+/// connection to EveryAddress chained after it. (One connector chain for
 /// both keeps one copy of ureq's generic code in the binary.)
 pub struct UnixConnector(pub Option<String>);
 
 impl Connector<()> for UnixConnector {
-    type Out = UnixTransport;
+    type Out = Connection;
 
-    fn connect(&self, details: &ConnectionDetails, _: Option<()>) -> Result<Option<UnixTransport>, Error> {
+    fn connect(&self, details: &ConnectionDetails, _: Option<()>) -> Result<Option<Connection>, Error> {
         let Some(path) = &self.0 else { return Ok(None) };
         // connect(2) on a Unix socket does not wait for the server: it either
         // queues on the listen backlog or fails at once. (Only a full backlog
         // blocks it; the watchdog bounds that.)
         let stream = UnixStream::connect(path).map_err(|e| explain(path, e))?;
-        let config = details.config;
-        let buffers = LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
-        Ok(Some(UnixTransport { stream, buffers }))
+        Ok(Some(Connection::new(Socket::Unix(stream), details)))
     }
 }
 
@@ -176,12 +183,23 @@ fn explain(path: &str, e: io::Error) -> Error {
     Error::Io(io::Error::other(why))
 }
 
-/// One connection over a Unix socket. ureq's deadline arrives as the
-/// `NextTimeout` of every call and becomes the socket's read or write timeout,
-/// as in ureq's own TcpTransport.
-pub struct UnixTransport {
-    stream: UnixStream,
+/// One connection, over TCP or a Unix socket, and ureq's buffers for it.
+/// ureq's deadline arrives as the `NextTimeout` of every call.
+pub struct Connection {
+    socket: Socket,
     buffers: LazyBuffers,
+}
+
+enum Socket {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Connection {
+    fn new(socket: Socket, details: &ConnectionDetails) -> Connection {
+        let config = details.config;
+        Connection { socket, buffers: LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size()) }
+    }
 }
 
 // ureq wants Debug; a derived one would bring the formatting of paths and
@@ -192,9 +210,9 @@ impl fmt::Debug for UnixConnector {
     }
 }
 
-impl fmt::Debug for UnixTransport {
+impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("unix")
+        f.write_str("connection")
     }
 }
 
@@ -214,26 +232,44 @@ fn timed_out(e: io::Error, reason: Timeout) -> Error {
     }
 }
 
-impl Transport for UnixTransport {
+impl Transport for Connection {
     fn buffers(&mut self) -> &mut dyn Buffers {
         &mut self.buffers
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), Error> {
+        // No write timeout (a system call on every probe): what is written
+        // fits the socket's send buffer at once. A request is at most
+        // OUTPUT_BUFFER (4 KiB; cli refuses a longer one) and a TLS record of
+        // the handshake less, against a send buffer of 16 KiB or more. Only a
+        // peer that stops acknowledging could hold a write back, and the
+        // watchdog ends that.
         let timeout = timeout.for_write();
-        self.stream.set_write_timeout(time_left(timeout)?)?;
+        time_left(timeout)?;
         let output = &self.buffers.output()[..amount];
-        self.stream.write_all(output).map_err(|e| timed_out(e, timeout.reason))
+        let written = match &mut self.socket {
+            Socket::Tcp(s) => s.write_all(output),
+            Socket::Unix(s) => s.write_all(output),
+        };
+        written.map_err(|e| timed_out(e, timeout.reason))
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, Error> {
         let timeout = timeout.for_read();
-        self.stream.set_read_timeout(time_left(timeout)?)?;
+        let left = time_left(timeout)?;
+        match &self.socket {
+            Socket::Tcp(s) => s.set_read_timeout(left)?,
+            Socket::Unix(s) => s.set_read_timeout(left)?,
+        }
         let input = self.buffers.input_append_buf();
         let amount = loop {
-            // The only signals that arrive end the process (src/watchdog.rs),
-            // so a retry cannot outlive the deadline.
-            match self.stream.read(input) {
+            let read = match &mut self.socket {
+                Socket::Tcp(s) => s.read(input),
+                Socket::Unix(s) => s.read(input),
+            };
+            // The only signals whose handlers return come once the verdict is
+            // decided (src/watchdog.rs), so a retry cannot outlive the deadline.
+            match read {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => break other.map_err(|e| timed_out(e, timeout.reason))?,
             }
