@@ -31,7 +31,7 @@ say() { printf 'breakdown: %s\n' "$*" >&2; }
 # build-std, its RUSTFLAGS), with symbols kept and a target dir of its own.
 say "building a copy with symbols into $TARGET_DIR (build/dist.sh amd64)"
 DIST_DIR=$W/symbols DIST_TARGET_DIR=$TARGET_DIR DIST_VARIANTS=http \
-	CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
+	DIST_STRIP=0 CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
 	bash build/dist.sh amd64 >&2
 SYM=$W/symbols/healthprobe-linux-amd64
 

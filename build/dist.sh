@@ -16,7 +16,8 @@
 #   DIST_STD=stable  amd64, arm64 and 386 with the stable toolchain's prebuilt
 #       rust-std (rustup target add); the others still need build-std.
 # Other knobs: DIST_VARIANTS ("http tls"), DIST_DIR (dist), DIST_TARGET_DIR (target/dist), DIST_NIGHTLY
-# (build/nightly-toolchain), DIST_STABLE (stable), DIST_PANIC (immediate-abort).
+# (build/nightly-toolchain), DIST_STABLE (stable), DIST_PANIC (immediate-abort),
+# DIST_STRIP (1; 0 keeps the symbols in the artifact too).
 #
 # Each artifact is checked here: `file` says statically linked, there is no
 # PT_INTERP, and `--version` (natively or under qemu) names the triple and the
@@ -33,6 +34,7 @@ MODE=${DIST_STD:-build-std}
 NIGHTLY=${DIST_NIGHTLY:-$(cat "$ROOT/build/nightly-toolchain")}
 STABLE=${DIST_STABLE:-stable}
 PANIC=${DIST_PANIC:-immediate-abort}   # or "abort": panic=abort, the hook runs
+STRIP=${DIST_STRIP:-1}                 # 0: the artifact keeps its symbols
 CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
 case $MODE in build-std|stable) ;; *) echo "dist: DIST_STD must be build-std or stable" >&2; exit 2 ;; esac
 
@@ -98,12 +100,29 @@ build() { # build ARCH VARIANT
 
   local u=${RUST//-/_} start=$SECONDS
   echo "dist: $ARCH $variant ($RUST, $std, $toolchain)"
-  env CARGO_TARGET_DIR="$TARGET_DIR" \
+  # Linked with its symbols (strip = false) and stripped below: the linked
+  # file in the target dir keeps the names of this very build, to map the
+  # addresses of a profile to. Those names carry cargo's -C metadata hash,
+  # which covers the profile (strip included): a build with any other profile
+  # settings, strip = false alone, gives other names.
+  env CARGO_TARGET_DIR="$TARGET_DIR" CARGO_PROFILE_RELEASE_STRIP=false \
       CARGO_ENCODED_RUSTFLAGS="$(join_us "${flags[@]}")" \
       "CARGO_TARGET_${u^^}_LINKER=rust-lld" \
       "CC_$u=clang" "AR_$u=llvm-ar" "CFLAGS_$u=$cflags" \
       "${cargo[@]}" ${features[@]+"${features[@]}"}
-  install -m 0755 "$TARGET_DIR/$RUST/release/$name" "$out"
+  if [ "$STRIP" = 1 ]; then
+    # The toolchain's own llvm-objcopy: pinned with the nightly, so the bytes
+    # do not depend on the machine's binutils or LLVM. Its libLLVM is in the
+    # sysroot's lib, which its RUNPATH does not name. Unlike the linker's
+    # --strip-all it also drops .comment (the linker's and rustc's version
+    # strings): 280 bytes less for amd64, the code byte for byte the same.
+    LD_LIBRARY_PATH="$sysroot/lib" \
+      "$sysroot/lib/rustlib/$(rustc "+$toolchain" -vV | sed -n 's/^host: //p')/bin/rust-objcopy" --strip-all \
+       "$TARGET_DIR/$RUST/release/$name" "$out"
+    chmod 0755 "$out"
+  else
+    install -m 0755 "$TARGET_DIR/$RUST/release/$name" "$out"
+  fi
   check "$out" "$variant"
   echo "dist: $(basename "$out"): $(stat -c %s "$out") bytes, $((SECONDS - start))s"
 }
