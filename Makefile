@@ -28,6 +28,14 @@ static: deps-build
 	bash build/dist.sh amd64
 static-http static-tls: static
 
+# build/hot-symbols-amd64.txt: the functions one probe runs, which dist.sh has
+# the linker put together at the start of the text (bench/README.md, "Layout").
+# Regenerate after changing the code, the dependencies or the nightly, then
+# `make static`; an out-of-date file costs page faults, never correctness.
+.PHONY: hot-order
+hot-order: deps-build
+	bash build/hot-order.sh
+
 # ---------------------------------------------------------------------------
 # Every test: unit and integration tests against the debug build; the same
 # against the static builds; reliability (deadlines, load, starvation, random

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# build/hot-order.sh [OUT]      (make hot-order)
+#
+# Writes build/hot-symbols-amd64.txt (or OUT): the functions that one healthy
+# probe of the HTTP-only amd64 build executes, one linker symbol a line, which
+# build/dist.sh hands to rust-lld (--symbol-ordering-file) so that they sit
+# together at the start of .text. See bench/README.md, "Layout".
+#
+# How:
+#   1. build/dist.sh amd64 (HTTP only) with DIST_STRIP=0: the same cargo
+#      invocation as `make static`, into the same target dir, whose artifact
+#      keeps its symbols. The symbols' hashes depend on the profile, so only
+#      this very build gives the names the release link sees.
+#   2. An nginx of its own on 127.0.0.1 (HOT_ORDER_PORT, default 18680, or the
+#      next free port) answering `location = /healthz { return 200 '{"status": "ok"}'; }`,
+#      stopped by its PID on exit.
+#   3. One probe of it under `valgrind --tool=callgrind --dump-instr=yes` in an
+#      empty environment: every instruction address executed.
+#   4. Each address inside .text mapped to the symbols that cover it
+#      (`nm -S`, mangled names; all the aliases of a folded or weak function),
+#      sorted by name, with a header of '#' lines, which lld skips. Plus
+#      _Exit and strcmp, which run natively but not under callgrind (below).
+#
+# Regenerate after changes to the code, the dependencies or the nightly: a
+# name that has gone is skipped by the linker (costing page faults, not
+# correctness), and dist.sh prints how many names of the file each link found.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=build/targets.sh
+source build/targets.sh
+hp_target amd64
+OUT=$(readlink -m "${1:-build/hot-symbols-amd64.txt}")
+PORT=${HOT_ORDER_PORT:-18680}
+TARGET_DIR=$(readlink -m "${DIST_TARGET_DIR:-target/dist}")
+
+say() { printf 'hot-order: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+need=()
+command -v valgrind >/dev/null || need+=(valgrind)
+command -v curl >/dev/null || need+=(curl)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+if [ ${#need[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || die "missing ${need[*]} (Debian: apt-get install ${need[*]})"
+  say "installing ${need[*]}"
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}"
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+W=$(mktemp -d /tmp/healthprobe-hot-order.XXXXXX)
+NGINX_PID=
+cleanup() {
+  if [ -n "$NGINX_PID" ]; then kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; fi
+  rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# 1. The release build, with its symbols.
+say "building (build/dist.sh amd64, HTTP only, symbols kept)"
+DIST_DIR=$W/dist DIST_TARGET_DIR=$TARGET_DIR DIST_VARIANTS=http DIST_STRIP=0 bash build/dist.sh amd64 >&2
+BIN=$W/dist/healthprobe-linux-amd64
+[ "$(nm --defined-only "$BIN" 2>/dev/null | wc -l)" -gt 0 ] || die "$BIN has no symbols"
+
+# 2. nginx on a free loopback port.
+while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
+mkdir -p "$W/nginx/logs" "$W/nginx/tmp"
+cat >"$W/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/logs/error.log warn;
+events { worker_connections 16; }
+http {
+    access_log off;
+    client_body_temp_path $W/nginx/tmp;
+    server {
+        listen 127.0.0.1:$PORT;
+        location = /healthz {
+            default_type application/json;
+            return 200 '{"status": "ok"}';
+        }
+        location / { return 404; }
+    }
+}
+EOF
+"$NGINX" -p "$W/nginx" -c "$W/nginx/nginx.conf" -e "$W/nginx/logs/error.log" &
+NGINX_PID=$!
+URL=http://127.0.0.1:$PORT/healthz
+for _ in $(seq 100); do
+  curl -fsS -o /dev/null "$URL" 2>/dev/null && break
+  kill -0 "$NGINX_PID" 2>/dev/null || { cat "$W/nginx/logs/error.log" >&2; die "nginx did not start"; }
+  sleep 0.05
+done
+curl -fsS -o /dev/null "$URL" || die "nginx does not answer on $URL"
+
+# 3. One probe under callgrind: every executed instruction's address.
+say "one probe of $URL under callgrind"
+env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin valgrind --tool=callgrind --dump-instr=yes \
+  --compress-pos=no --compress-strings=no --callgrind-out-file="$W/cg.out" --log-file="$W/cg.log" \
+  "$BIN" "$URL" || { cat "$W/cg.log" >&2; die "the probe failed under valgrind"; }
+ir=$(awk '/^summary:/ { print $2 }' "$W/cg.out")
+# Cost lines start with the instruction's address ("positions: instr line").
+grep -o '^0x[0-9a-f]*' "$W/cg.out" | sort -u > "$W/addrs.hex"
+printf '%d\n' $(cat "$W/addrs.hex") | sort -n > "$W/addrs"
+
+# 4. Addresses to symbols. Only .text: .init and .fini are sections of their own.
+read -r text_start text_size < <(readelf -SW "$BIN" | awk '{ sub(/^.*\]/, "") } $1 == ".text" { print "0x" $3, "0x" $5 }')
+text_start=$((text_start)) text_end=$((text_start + text_size))
+# Function symbols (t, T, w, W) with their sizes; musl's assembly ones have
+# none, so they reach to the next symbol.
+nm -S --defined-only "$BIN" | awk 'NF == 4 && $3 ~ /^[tTwW]$/ { print $1, $2, $4 } NF == 3 && $2 ~ /^[tTwW]$/ { print $1, 0, $3 }' \
+  > "$W/syms.hex"
+paste -d' ' <(printf '%d\n' $(awk '{ print "0x" $1 }' "$W/syms.hex")) \
+            <(printf '%d\n' $(awk '{ print "0x" $2 }' "$W/syms.hex")) \
+            <(awk '{ print $3 }' "$W/syms.hex") |
+  awk -v lo="$text_start" -v hi="$text_end" '$1 >= lo && $1 < hi' | sort -n -k1,1 -k3,3 > "$W/syms"
+# Every symbol with an executed address in its range (binary search in the
+# sorted addresses); on the side, the executed addresses no symbol covers and
+# the bytes of the functions named (aliases of one function counted once).
+awk -v lo="$text_start" -v hi="$text_end" -v stats="$W/stats" '
+  BEGIN { n = 0; na = 0 }
+  FNR == NR { a[na++] = $1 + 0; next }
+  { s[n] = $1 + 0; z[n] = $2 + 0; name[n] = $3; n++ }
+  END {
+    for (i = 0; i < n; i++) if (z[i] == 0) {
+      for (j = i + 1; j < n && s[j] == s[i]; j++) ;
+      z[i] = (j < n ? s[j] : hi) - s[i]
+    }
+    for (i = 0; i < n; i++) {
+      l = 0; r = na
+      while (l < r) { m = int((l + r) / 2); if (a[m] < s[i]) l = m + 1; else r = m }
+      if (l < na && a[l] < s[i] + z[i]) {
+        print name[i]
+        if (!(s[i] in counted)) { counted[s[i]] = 1; nf++; total += z[i] }
+        for (k = l; k < na && a[k] < s[i] + z[i]; k++) covered[k] = 1
+      }
+    }
+    for (k = 0; k < na; k++) if (a[k] >= lo && a[k] < hi) { if (k in covered) hits++; else miss++ }
+    printf "%d %d %d %d\n", hits, miss, nf, total > stats
+  }' "$W/addrs" "$W/syms" > "$W/names.run"
+# Two functions that run natively but not under callgrind are named here
+# (checked once by single-stepping a native probe under ptrace: these two were
+# all it ran beyond callgrind's list). Left in their places, each kept one
+# more 64 KiB window of the text resident:
+#   _Exit   callgrind never counts the basic block that ends the process
+#           (musl's _Exit: its exit_group does not return);
+#   strcmp  valgrind gives the program no vDSO, so musl's lookup of
+#           clock_gettime in it (__vdsosym, which compares names) never runs.
+# A name that some data symbol has too (musl's local `dummy`: a function in
+# several files, a .bss variable in another) is left out: lld orders every
+# symbol of that name, and moving that variable before the arena in .bss cost
+# one more page.
+nm --defined-only "$BIN" | awk 'NF == 3 && $2 !~ /^[tTwW]$/ { print $3 }' | LC_ALL=C sort -u > "$W/data-names"
+{ cat "$W/names.run"; printf '%s\n' _Exit strcmp; } | LC_ALL=C sort -u | LC_ALL=C comm -23 - "$W/data-names" > "$W/names"
+dropped=$({ cat "$W/names.run"; printf '%s\n' _Exit strcmp; } | LC_ALL=C sort -u | LC_ALL=C comm -12 - "$W/data-names" | tr '\n' ' ')
+[ -z "$dropped" ] || say "left out, also the name of data: $dropped"
+read -r hits miss nfunc bytes < "$W/stats"
+[ "$miss" -eq 0 ] || say "warning: $miss executed addresses in .text are in no symbol's range"
+nnames=$(wc -l < "$W/names")
+[ "$nnames" -gt 0 ] || die "no executed function found"
+
+toolchain=$(cat build/nightly-toolchain)
+{
+  echo "# The functions one healthy probe of dist/healthprobe-linux-amd64 executes (HTTP"
+  echo "# only, GET of nginx's 'return 200'), for rust-lld's --symbol-ordering-file: build/dist.sh"
+  echo "# places them first in .text, in this order. Written by build/hot-order.sh (make hot-order);"
+  echo "# regenerate it rather than edit it. Built by $toolchain from tree $(git rev-parse --short HEAD 2>/dev/null || echo '?')."
+  echo "# $nnames names of $nfunc functions, $bytes bytes of code; $hits instruction addresses, $ir instructions."
+  cat "$W/names"
+} > "$W/out"
+if [ -f "$OUT" ]; then
+  old=$(grep -v '^#' "$OUT" | LC_ALL=C sort) || true
+  say "against the previous $OUT: $(comm -13 <(echo "$old") "$W/names" | grep -c . || true) names new, $(comm -23 <(echo "$old") "$W/names" | grep -c . || true) gone"
+fi
+mv "$W/out" "$OUT"
+say "wrote $OUT: $nnames names, $nfunc functions, $bytes bytes ($hits addresses executed in .text, $ir instructions)"
