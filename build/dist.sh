@@ -95,6 +95,11 @@ build() { # build ARCH VARIANT
   # code instantiated for types of the same layout): 2 KB less for amd64.
   # Folding is safe here since no code compares function addresses.
   flags+=(-C link-arg=--no-rosegment -C link-arg=--icf=all)
+  # No RELRO segment: in a static executable nothing ever makes it read-only
+  # (that is the dynamic loader's work; the probe makes no mprotect call), so
+  # it only split the data into two mappings, two pages. One page less
+  # resident (VmHWM -4 KiB), one page fault less at exec, 184 bytes less.
+  flags+=(-C link-arg=-znorelro)
   # The functions one probe executes, packed at the start of .text, right
   # after .rodata (build/hot-symbols-ARCH.txt, written by build/hot-order.sh;
   # amd64 has one). The kernel maps a file's pages 64 KiB at a time around a
