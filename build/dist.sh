@@ -76,8 +76,12 @@ build() { # build ARCH VARIANT
   if [ "$std" = build-std ]; then
     local lib
     lib=$("$ROOT/build/musl-sysroot.sh" "$ARCH" "$TARGET_DIR/musl-sysroot" "$toolchain")
-    flags+=(-C link-self-contained=no -L "native=$lib"
-            -Z "pre-link-arg=$lib/crt1.o" -Z "pre-link-arg=$lib/crti.o" -C "link-arg=$lib/crtn.o")
+    # crt1.o only: crti.o and crtn.o would wrap .init and .fini sections that
+    # nothing here has (check() refuses an artifact with one), and musl calls
+    # its own empty _init and _fini without them. Their code sat alone at the
+    # end of the text, one more 64 KiB window that every probe faulted in
+    # (2 pages, the VMA ends there).
+    flags+=(-C link-self-contained=no -L "native=$lib" -Z "pre-link-arg=$lib/crt1.o")
     cargo+=(-Z build-std=std,panic_abort -Z build-std-features=)
     # std itself at "z", the rest at "s" (Cargo.toml): a probe runs little of
     # std (a socket, a clock): 3 KB less for ~450 instructions more. Here and
@@ -173,6 +177,8 @@ check() { # check FILE VARIANT  (uses ARCH RUST QEMU from hp_target)
   desc=$(file -b "$f")
   case $desc in *"statically linked"*) ;; *) echo "dist: $f is not statically linked: $desc" >&2; return 1 ;; esac
   if readelf -lW "$f" | grep -q INTERP; then echo "dist: $f has a PT_INTERP" >&2; return 1; fi
+  # Without crti.o/crtn.o an .init or .fini section would never run.
+  if readelf -SW "$f" | grep -qE ' \.(init|fini) '; then echo "dist: $f has an .init or .fini section" >&2; return 1; fi
   if [ "$QEMU" = - ]; then version=$("$f" --version); else version=$($QEMU "$f" --version); fi
   [ "$variant" = tls ] && want=http+tls
   case $version in
