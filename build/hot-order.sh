@@ -27,9 +27,6 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-# shellcheck source=build/targets.sh
-source build/targets.sh
-hp_target amd64
 OUT=$(readlink -m "${1:-build/hot-symbols-amd64.txt}")
 PORT=${HOT_ORDER_PORT:-18680}
 TARGET_DIR=$(readlink -m "${DIST_TARGET_DIR:-target/dist}")
@@ -106,7 +103,7 @@ ir=$(awk '/^summary:/ { print $2 }' "$W/cg.out")
 grep -o '^0x[0-9a-f]*' "$W/cg.out" | sort -u > "$W/addrs.hex"
 printf '%d\n' $(cat "$W/addrs.hex") | sort -n > "$W/addrs"
 
-# 4. Addresses to symbols. Only .text: .init and .fini are sections of their own.
+# 4. Addresses to symbols, in .text (the section the ordering applies to).
 read -r text_start text_size < <(readelf -SW "$BIN" | awk '{ sub(/^.*\]/, "") } $1 == ".text" { print "0x" $3, "0x" $5 }')
 text_start=$((text_start)) text_end=$((text_start + text_size))
 # Function symbols (t, T, w, W) with their sizes; musl's assembly ones have
@@ -167,13 +164,13 @@ toolchain=$(cat build/nightly-toolchain)
   echo "# The functions one healthy probe of dist/healthprobe-linux-amd64 executes (HTTP"
   echo "# only, GET of nginx's 'return 200'), for rust-lld's --symbol-ordering-file: build/dist.sh"
   echo "# places them first in .text, in this order. Written by build/hot-order.sh (make hot-order);"
-  echo "# regenerate it rather than edit it. Built by $toolchain from tree $(git rev-parse --short HEAD 2>/dev/null || echo '?')."
+  echo "# regenerate it rather than edit it. Built by $toolchain from tree $(git describe --always --dirty=+ 2>/dev/null || echo '?')."
   echo "# $nnames names of $nfunc functions, $bytes bytes of code; $hits instruction addresses, $ir instructions."
   cat "$W/names"
 } > "$W/out"
 if [ -f "$OUT" ]; then
   old=$(grep -v '^#' "$OUT" | LC_ALL=C sort) || true
-  say "against the previous $OUT: $(comm -13 <(echo "$old") "$W/names" | grep -c . || true) names new, $(comm -23 <(echo "$old") "$W/names" | grep -c . || true) gone"
+  say "against the previous $OUT: $(LC_ALL=C comm -13 <(echo "$old") "$W/names" | grep -c . || true) names new, $(LC_ALL=C comm -23 <(echo "$old") "$W/names" | grep -c . || true) gone"
 fi
 mv "$W/out" "$OUT"
 say "wrote $OUT: $nnames names, $nfunc functions, $bytes bytes ($hits addresses executed in .text, $ir instructions)"
