@@ -78,9 +78,10 @@ build() { # build ARCH VARIANT
     lib=$("$ROOT/build/musl-sysroot.sh" "$ARCH" "$TARGET_DIR/musl-sysroot" "$toolchain")
     # crt1.o only: crti.o and crtn.o would wrap .init and .fini sections that
     # nothing here has (check() refuses an artifact with one), and musl calls
-    # its own empty _init and _fini without them. Their code sat alone at the
-    # end of the text, one more 64 KiB window that every probe faulted in
-    # (2 pages, the VMA ends there).
+    # its own empty _init and _fini without them. Their few bytes sat alone
+    # at the end of the text, run at start-up and exit: one more 64 KiB
+    # window that every probe faulted in (VmHWM 316 -> 256 KiB, one fault
+    # less; bench/README.md, "Layout", has the figures of each setting).
     flags+=(-C link-self-contained=no -L "native=$lib" -Z "pre-link-arg=$lib/crt1.o")
     cargo+=(-Z build-std=std,panic_abort -Z build-std-features=)
     # std itself at "z", the rest at "s" (Cargo.toml): a probe runs little of
@@ -96,7 +97,7 @@ build() { # build ARCH VARIANT
     # HTTP-only build: a derived Debug prints the type's name alone. None of
     # its messages shows a derived Debug (its one {:?} is a str's, which is
     # written by hand, and panics print nothing), and the tests check them:
-    # 4,704 bytes less for amd64, the same instructions. Not the TLS build,
+    # 7,232 bytes less for amd64, the same instructions. Not the TLS build,
     # whose messages show rustls's errors with {:?} (src/connect.rs).
     [ "$variant" = http ] && flags+=(-Z fmt-debug=shallow)
   fi
@@ -108,7 +109,7 @@ build() { # build ARCH VARIANT
   # No RELRO segment: in a static executable nothing ever makes it read-only
   # (that is the dynamic loader's work; the probe makes no mprotect call), so
   # it only split the data into two mappings, two pages. One page less
-  # resident (VmHWM -4 KiB), one page fault less at exec, 184 bytes less.
+  # resident (VmHWM -4 KiB), one page fault less at exec, 192 bytes less.
   flags+=(-C link-arg=-znorelro)
   # The data (0x250 bytes for amd64) at the start of a page of its own in
   # the file, not right after the text's last byte. There, it straddled two
@@ -124,9 +125,10 @@ build() { # build ARCH VARIANT
   # after .rodata (build/hot-symbols-ARCH.txt, written by build/hot-order.sh;
   # amd64 has one). The kernel maps a file's pages 64 KiB at a time around a
   # fault (fault-around), so each 64 KiB window of the text that the probe
-  # runs any code in is resident whole. Scattered, the 155 KB of functions a
-  # probe runs touched all six windows (82 pages); packed, they fill the
-  # first three: VmHWM 396 -> 268 KiB, 2 page faults less. A name that no
+  # runs any code in is resident whole. Scattered, the 150 KB of functions a
+  # probe runs touched all five windows (80 pages); packed, they fill the
+  # first three (VmHWM 384 -> 320 KiB, one fault less; with the settings
+  # above, the last window is not touched either: 252 KiB). A name that no
   # longer exists is skipped without a word, so a stale file costs page
   # faults, never correctness; the line below the build says how many of
   # the file's names the link found.
@@ -155,7 +157,7 @@ build() { # build ARCH VARIANT
     # do not depend on the machine's binutils or LLVM. Its libLLVM is in the
     # sysroot's lib, which its RUNPATH does not name. Unlike the linker's
     # --strip-all it also drops .comment (the linker's and rustc's version
-    # strings): 280 bytes less for amd64, the code byte for byte the same.
+    # strings): 216 bytes less for amd64, the code byte for byte the same.
     LD_LIBRARY_PATH="$sysroot/lib" \
       "$sysroot/lib/rustlib/$(rustc "+$toolchain" -vV | sed -n 's/^host: //p')/bin/rust-objcopy" --strip-all \
        "$TARGET_DIR/$RUST/release/$name" "$out"
