@@ -15,13 +15,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 const SIZE: usize = 128 * 1024;
 
-#[repr(C, align(4096))]
+/// Aligned as malloc's blocks are, and no more: page alignment put `used`
+/// alone in the page after the arena (two faults, read then written).
+#[repr(C, align(16))]
 struct Space(UnsafeCell<[u8; SIZE]>);
 
+/// `used` first, so that it shares a page with the arena's first blocks.
+#[repr(C)]
 pub struct Arena {
-    space: Space,
     /// Bytes of the arena handed out, from its start.
     used: AtomicUsize,
+    space: Space,
 }
 
 // SAFETY: `used` is only advanced or rolled back atomically, so no two callers
@@ -30,7 +34,7 @@ unsafe impl Sync for Arena {}
 
 impl Arena {
     pub const fn new() -> Arena {
-        Arena { space: Space(UnsafeCell::new([0; SIZE])), used: AtomicUsize::new(0) }
+        Arena { used: AtomicUsize::new(0), space: Space(UnsafeCell::new([0; SIZE])) }
     }
 
     fn base(&self) -> usize {
