@@ -124,7 +124,7 @@ pub fn run(config: &Config) -> Probed {
 
 fn attempt(config: &Config, limit: Duration, tls: &TlsConnector) -> Outcome {
     let connected = Arc::new(AtomicBool::new(false));
-    // With a Unix socket, TcpConnector passes its connection on, and the
+    // With a Unix socket, EveryAddress passes its connection on, and the
     // URL's host is only the Host header: nothing to look up.
     let addresses = match config.unix_socket {
         Some(_) => Addresses::Known(vec![(std::net::Ipv4Addr::UNSPECIFIED, 0).into()]),
