@@ -139,7 +139,7 @@ TLS_PORT=$((PORT + 1))
 if (exec 3<>"/dev/tcp/127.0.0.1/$TLS_PORT") 2>/dev/null; then
 	die "something already listens on 127.0.0.1:$TLS_PORT; set BENCH_PORT to a free pair of ports"
 fi
-mkdir -p "$T/nginx/logs" "$T/nginx/tmp" "$T/ca"
+mkdir -p "$T/ca"
 # A private CA and a certificate for 127.0.0.1 signed by it, as a team would
 # make for an internal service: ECDSA P-256 keys, SHA-256 signatures.
 (
@@ -152,43 +152,10 @@ mkdir -p "$T/nginx/logs" "$T/nginx/tmp" "$T/ca"
 	openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -sha256 -days 2 \
 		-extfile ext.cnf -out server.pem
 ) >"$T/ca/openssl.log" 2>&1 || { cat "$T/ca/openssl.log" >&2; die "openssl could not make the private CA"; }
-cat >"$T/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/logs/error.log warn;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $T/nginx/tmp;
-    server {
-        listen 127.0.0.1:$PORT;
-        location = /healthz {
-            default_type application/json;
-            return 200 '{"status": "ok"}';
-        }
-        location / { return 404; }
-    }
-    server {
-        listen 127.0.0.1:$TLS_PORT ssl;
-        ssl_certificate $T/ca/server.pem;
-        ssl_certificate_key $T/ca/server.key;
-        location = /healthz {
-            default_type application/json;
-            return 200 '{"status": "ok"}';
-        }
-    }
-}
-EOF
-"$NGINX" -p "$T/nginx" -c "$T/nginx/nginx.conf" -e "$T/nginx/logs/error.log" &
-NGINX_PID=$!
+# shellcheck source=bench/nginx.sh
+source "$ROOT/bench/nginx.sh"
+healthz_nginx "$T/nginx" "$PORT" "$TLS_PORT" "$T/ca/server.pem" "$T/ca/server.key"
 URL=http://127.0.0.1:$PORT/healthz
-for _ in $(seq 100); do
-	curl -fsS -o /dev/null "$URL" 2>/dev/null && break
-	kill -0 "$NGINX_PID" 2>/dev/null || { cat "$T/nginx/logs/error.log" >&2; die "nginx did not start"; }
-	sleep 0.05
-done
-curl -fsS -o /dev/null "$URL" || die "nginx does not answer on $URL"
 TLS_URL=https://127.0.0.1:$TLS_PORT/healthz
 CACERT=$T/ca/ca.pem
 curl -fsS -o /dev/null --cacert "$CACERT" "$TLS_URL" || die "nginx does not answer on $TLS_URL with the private CA"

@@ -63,35 +63,10 @@ BIN=$W/dist/healthprobe-linux-amd64
 
 # 2. nginx on a free loopback port.
 while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
-mkdir -p "$W/nginx/logs" "$W/nginx/tmp"
-cat >"$W/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $W/nginx/nginx.pid;
-error_log $W/nginx/logs/error.log warn;
-events { worker_connections 16; }
-http {
-    access_log off;
-    client_body_temp_path $W/nginx/tmp;
-    server {
-        listen 127.0.0.1:$PORT;
-        location = /healthz {
-            default_type application/json;
-            return 200 '{"status": "ok"}';
-        }
-        location / { return 404; }
-    }
-}
-EOF
-"$NGINX" -p "$W/nginx" -c "$W/nginx/nginx.conf" -e "$W/nginx/logs/error.log" &
-NGINX_PID=$!
+# shellcheck source=bench/nginx.sh
+source "$ROOT/bench/nginx.sh"
+healthz_nginx "$W/nginx" "$PORT"
 URL=http://127.0.0.1:$PORT/healthz
-for _ in $(seq 100); do
-  curl -fsS -o /dev/null "$URL" 2>/dev/null && break
-  kill -0 "$NGINX_PID" 2>/dev/null || { cat "$W/nginx/logs/error.log" >&2; die "nginx did not start"; }
-  sleep 0.05
-done
-curl -fsS -o /dev/null "$URL" || die "nginx does not answer on $URL"
 
 # 3. One probe under callgrind: every executed instruction's address.
 say "one probe of $URL under callgrind"
