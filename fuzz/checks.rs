@@ -27,13 +27,8 @@ const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 pub type Check = fn(&[u8]);
 
 /// Every check by the name of its fuzz target and corpus folder.
-pub const ALL: &[(&str, Check)] = &[
-    ("cli", cli),
-    ("target", target),
-    ("values", values),
-    ("header", header),
-    ("failure_line", failure_line),
-];
+pub const ALL: &[(&str, Check)] =
+    &[("cli", cli), ("target", target), ("values", values), ("header", header), ("failure_line", failure_line)];
 
 /// One line: at most MAX_LINE bytes, exactly one '\n' and it is the last
 /// byte, no control character anywhere else.
@@ -225,11 +220,7 @@ pub fn header(data: &[u8]) {
 fn check_header_value(h: &Header, text: &str) {
     let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     assert!(!h.name.is_empty() && h.name.bytes().all(token), "{text:?} → name {:?}", h.name);
-    assert!(
-        !h.value.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f),
-        "{text:?} → value {:?}",
-        h.value
-    );
+    assert!(!h.value.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f), "{text:?} → value {:?}", h.value);
     assert_eq!(h.value, h.value.trim_matches([' ', '\t']), "{text:?}: value not trimmed");
     let again = cli::parse_header(&format!("{}: {}", h.name, h.value)).expect("re-parse");
     assert_eq!(&again, h);

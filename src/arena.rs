@@ -101,6 +101,7 @@ unsafe impl GlobalAlloc for Arena {
         }
         // SAFETY: a valid layout (same alignment, size checked by the caller).
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        // SAFETY: new_layout is valid and non-zero-sized (new_size > layout.size()).
         let q = unsafe { self.alloc(new_layout) };
         if !q.is_null() {
             // SAFETY: both blocks hold at least layout.size() bytes and do not overlap.
@@ -117,6 +118,8 @@ mod tests {
     #[test]
     fn bump_rollback_growth_and_overflow() {
         let a = Box::leak(Box::new(Arena::new()));
+        // SAFETY: every pointer passed back is one this arena handed out, with
+        // the layout it was allocated with; reads stay inside each block.
         unsafe {
             let l8 = Layout::from_size_align(8, 8).unwrap();
             let p = a.alloc(l8);

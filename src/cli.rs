@@ -16,8 +16,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::{
-    Config, Header, Method, StatusSet, Tls, Verbosity, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, MAX_BODY,
-    MAX_DURATION, MAX_REQUEST_LINE,
+    Config, Header, Method, StatusSet, Tls, Verbosity, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, MAX_BODY, MAX_DURATION,
+    MAX_REQUEST_LINE,
 };
 use crate::target::{self, Target};
 
@@ -57,6 +57,9 @@ are part of the value when no shell removed them. Each option is given at
 most once, except -H. Proxy variables (HTTP_PROXY, ...) are ignored on purpose.
 ";
 
+// Built once and moved once into main: boxing the Config would only add an
+// allocation to every probe.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     Probe(Config),
@@ -608,8 +611,7 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Command, UsageError> {
-        let env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         parse(args.iter().map(OsString::from).collect(), move |k| {
             env.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone())
         })
@@ -644,7 +646,24 @@ mod tests {
         for (text, ms) in ok {
             assert_eq!(parse_duration(text).unwrap().as_millis(), ms, "{text}");
         }
-        for bad in ["", "0", "0s", "0ms", "-1", "-1s", "1h", "abc", "1.2.3", "s", ".", "1 s", "25h", "999999999999999999", "0.5ms", "0.0001"] {
+        for bad in [
+            "",
+            "0",
+            "0s",
+            "0ms",
+            "-1",
+            "-1s",
+            "1h",
+            "abc",
+            "1.2.3",
+            "s",
+            ".",
+            "1 s",
+            "25h",
+            "999999999999999999",
+            "0.5ms",
+            "0.0001",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
         }
         assert_eq!(parse_duration("1.5ms").unwrap(), Duration::from_micros(1500));
@@ -672,7 +691,9 @@ mod tests {
         );
         assert_eq!(parse_header("X-Empty:").unwrap().value, "");
         assert_eq!(parse_header("X-A:  b c  ").unwrap().value, "b c");
-        for bad in ["NoColon", ": value", "Bad Name: x", "X-A: b\r\nX-B: c", "X-A: b\n", "X-A: \0", "X\r: y", "X-A: b\x07"] {
+        for bad in
+            ["NoColon", ": value", "Bad Name: x", "X-A: b\r\nX-B: c", "X-A: b\n", "X-A: \0", "X\r: y", "X-A: b\x07"]
+        {
             assert!(parse_header(bad).is_err(), "{bad:?} should be refused");
         }
     }
@@ -712,7 +733,24 @@ mod tests {
     #[test]
     fn options() {
         let c = config(
-            &["-X", "get", "-H", "Host: app.example", "-H", "X-Forwarded-Proto: https", "--expect-status", "200-299", "--expect-body", "ok", "--wait", "30s", "--interval", "1s", "-v", "/readyz"],
+            &[
+                "-X",
+                "get",
+                "-H",
+                "Host: app.example",
+                "-H",
+                "X-Forwarded-Proto: https",
+                "--expect-status",
+                "200-299",
+                "--expect-body",
+                "ok",
+                "--wait",
+                "30s",
+                "--interval",
+                "1s",
+                "-v",
+                "/readyz",
+            ],
             &[],
         );
         assert_eq!(c.method, Method::Get);
@@ -735,7 +773,10 @@ mod tests {
         assert_eq!(config(&["--expect-body", "-x"], &[]).expect_body.as_deref(), Some("-x"));
         assert_eq!(config(&["-H=X-A: 1", "-H", "X-B: 2"], &[]).headers.len(), 2);
         assert_eq!(config(&["-t=3"], &[]).timeout, Duration::from_secs(3));
-        assert_eq!(config(&["--unix-socket", "/run/g.sock", "http://localhost/readyz"], &[]).unix_socket.as_deref(), Some("/run/g.sock"));
+        assert_eq!(
+            config(&["--unix-socket", "/run/g.sock", "http://localhost/readyz"], &[]).unix_socket.as_deref(),
+            Some("/run/g.sock")
+        );
     }
 
     #[test]

@@ -64,7 +64,9 @@ pub struct Header {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tls {
     /// Verify against the bundled roots, or against `cacert` when given.
-    Verify { cacert: Option<String> },
+    Verify {
+        cacert: Option<String>,
+    },
     Insecure,
 }
 

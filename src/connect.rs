@@ -12,9 +12,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
 
 use ureq::unversioned::transport::time::Instant;
-use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
-};
+use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport};
 use ureq::{Error, Timeout};
 
 #[cfg(feature = "tls")]
@@ -95,7 +93,11 @@ impl Connector<Connection> for EveryAddress {
 /// ureq's TcpConnector, whose transport also sets a write timeout and
 /// TCP_NODELAY: two system calls of a probe's 28 that buy nothing here (see
 /// `Connection::transmit_output` for the first).
-fn connect_tcp(addr: SocketAddr, limit: Option<std::time::Duration>, details: &ConnectionDetails) -> Result<Connection, Error> {
+fn connect_tcp(
+    addr: SocketAddr,
+    limit: Option<std::time::Duration>,
+    details: &ConnectionDetails,
+) -> Result<Connection, Error> {
     let stream = match limit {
         Some(limit) => TcpStream::connect_timeout(&addr, limit),
         None => TcpStream::connect(addr),
@@ -378,12 +380,10 @@ mod tls {
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?;
         let builder = match tls {
-            Tls::Insecure => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider))),
-            Tls::Verify { cacert: None } => builder.with_root_certificates(RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            }),
+            Tls::Insecure => builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyCertificate(provider))),
+            Tls::Verify { cacert: None } => {
+                builder.with_root_certificates(RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() })
+            }
             Tls::Verify { cacert: Some(path) } => builder.with_root_certificates(read_cacert(path)?),
         };
         Ok(builder.with_no_client_auth())
@@ -429,7 +429,8 @@ mod tls {
                 return Err(failed("no TLS configuration for an http:// URL".into()));
             };
             let conn = ClientConnection::new(client.clone(), name).map_err(|e| failed(e.to_string()))?;
-            let mut stream = StreamOwned::new(conn, TransportAdapter::new(transport.boxed(), details.current_time.clone()));
+            let mut stream =
+                StreamOwned::new(conn, TransportAdapter::new(transport.boxed(), details.current_time.clone()));
             stream.sock.set_timeout(left_since(details));
             while stream.conn.is_handshaking() {
                 if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
@@ -464,7 +465,9 @@ mod tls {
             return failed(describe(tls, host));
         }
         let why = match e.kind() {
-            io::ErrorKind::UnexpectedEof => format!("{host} closed the connection during the handshake (is this port TLS?)"),
+            io::ErrorKind::UnexpectedEof => {
+                format!("{host} closed the connection during the handshake (is this port TLS?)")
+            }
             io::ErrorKind::ConnectionReset => format!("{host} reset the connection during the handshake"),
             _ => format!("handshake with {host} failed: {e}"),
         };

@@ -71,18 +71,26 @@ pub enum Phase {
 /// Why no usable response arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    TimedOut { phase: Phase, limit: Duration },
+    TimedOut {
+        phase: Phase,
+        limit: Duration,
+    },
     /// The resolver's own words, naming the host.
     Resolve(String),
     /// Nothing listens: on these addresses, or (none listed) on the one the
     /// URL or the Unix socket names.
     Refused(Vec<SocketAddr>),
-    Reset { phase: Phase },
+    Reset {
+        phase: Phase,
+    },
     Closed,
     Malformed(String),
     HeadersTooLarge(usize),
     Tls(String),
-    Io { phase: Phase, reason: String },
+    Io {
+        phase: Phase,
+        reason: String,
+    },
 }
 
 /// The result of the whole probe: the last attempt's outcome and, with
@@ -153,10 +161,7 @@ fn attempt(config: &Config, limit: Duration, tls: &TlsConnector) -> Outcome {
 
     let mut exchange = Exchange {
         status: response.status().as_u16(),
-        location: response
-            .headers()
-            .get("location")
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        location: response.headers().get("location").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         ..Exchange::default()
     };
     let status_ok = config.expect_status.contains(exchange.status);
@@ -205,10 +210,7 @@ fn agent_config(limit: Duration) -> AgentConfig {
         .build()
 }
 
-fn with_headers<B>(
-    mut request: ureq::RequestBuilder<B>,
-    config: &Config,
-) -> ureq::RequestBuilder<B> {
+fn with_headers<B>(mut request: ureq::RequestBuilder<B>, config: &Config) -> ureq::RequestBuilder<B> {
     for h in &config.headers {
         request = request.header(h.name.as_str(), h.value.as_str());
     }
@@ -217,12 +219,7 @@ fn with_headers<B>(
 
 /// Reads at most `max` bytes of body into `exchange.body`. With a needle,
 /// stops as soon as it is found and tells whether it was.
-fn read_body(
-    mut body: impl Read,
-    exchange: &mut Exchange,
-    max: usize,
-    needle: Option<&[u8]>,
-) -> io::Result<bool> {
+fn read_body(mut body: impl Read, exchange: &mut Exchange, max: usize, needle: Option<&[u8]>) -> io::Result<bool> {
     let mut chunk = [0u8; 4096];
     loop {
         let room = max - exchange.body.len();

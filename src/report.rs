@@ -29,11 +29,7 @@ pub fn help() -> Verdict {
 
 pub fn version() -> Verdict {
     let features = if cfg!(feature = "tls") { "http+tls" } else { "http" };
-    let text = format!(
-        "healthprobe {} ({}, {features})\n",
-        env!("CARGO_PKG_VERSION"),
-        env!("HEALTHPROBE_TARGET")
-    );
+    let text = format!("healthprobe {} ({}, {features})\n", env!("CARGO_PKG_VERSION"), env!("HEALTHPROBE_TARGET"));
     Verdict { stdout: Some(text), stderr: None, healthy: true }
 }
 
@@ -134,11 +130,7 @@ fn redirect_hint(config: &Config, location: &str) -> &'static str {
     let url = config.target.url();
     let path = config.target.path();
     let (path_only, query) = path.split_once('?').map_or((path, ""), |(p, q)| (p, q));
-    let slashed_path = if query.is_empty() {
-        format!("{path_only}/")
-    } else {
-        format!("{path_only}/?{query}")
-    };
+    let slashed_path = if query.is_empty() { format!("{path_only}/") } else { format!("{path_only}/?{query}") };
     let slashed_url = format!("{}{}", &url[..url.len() - path.len()], slashed_path);
     if location == slashed_path || location == slashed_url {
         " (Django APPEND_SLASH: probe the path with its trailing slash)"
@@ -387,13 +379,18 @@ mod tests {
             line(&["--expect-status", "200-204"], Outcome::UnexpectedStatus(exchange(599, None, b""))),
             "healthprobe: GET http://127.0.0.1:8000/healthz: 599"
         );
-        assert!(line(&[], Outcome::UnexpectedStatus(exchange(400, None, b"Bad Request (400)"))).contains("ALLOWED_HOSTS"));
-        assert!(!line(&["-H", "Host: a"], Outcome::UnexpectedStatus(exchange(400, None, b""))).contains("ALLOWED_HOSTS"));
+        assert!(
+            line(&[], Outcome::UnexpectedStatus(exchange(400, None, b"Bad Request (400)"))).contains("ALLOWED_HOSTS")
+        );
+        assert!(
+            !line(&["-H", "Host: a"], Outcome::UnexpectedStatus(exchange(400, None, b""))).contains("ALLOWED_HOSTS")
+        );
     }
 
     #[test]
     fn redirects_name_the_location_and_the_likely_cause() {
-        let l = line(&["http://127.0.0.1:8000/healthz"], Outcome::UnexpectedStatus(exchange(301, Some("/healthz/"), b"")));
+        let l =
+            line(&["http://127.0.0.1:8000/healthz"], Outcome::UnexpectedStatus(exchange(301, Some("/healthz/"), b"")));
         assert_eq!(l, "healthprobe: GET http://127.0.0.1:8000/healthz: 301 Moved Permanently to /healthz/; redirects are not followed (Django APPEND_SLASH: probe the path with its trailing slash)");
         let l = line(&["http://a:81/x?y=1"], Outcome::UnexpectedStatus(exchange(302, Some("http://a:81/x/?y=1"), b"")));
         assert!(l.contains("APPEND_SLASH"), "{l}");
@@ -406,9 +403,15 @@ mod tests {
     #[test]
     fn failures_name_the_limit() {
         let cases = [
-            (Failure::TimedOut { phase: Phase::Response, limit: Duration::from_millis(1500) }, "no complete response headers within 1.5s"),
+            (
+                Failure::TimedOut { phase: Phase::Response, limit: Duration::from_millis(1500) },
+                "no complete response headers within 1.5s",
+            ),
             (Failure::TimedOut { phase: Phase::Connect, limit: Duration::from_secs(2) }, "could not connect within 2s"),
-            (Failure::TimedOut { phase: Phase::Body, limit: Duration::from_millis(250) }, "body not complete within 250ms"),
+            (
+                Failure::TimedOut { phase: Phase::Body, limit: Duration::from_millis(250) },
+                "body not complete within 250ms",
+            ),
             (Failure::Refused(vec![]), "nothing is listening on 127.0.0.1:8000"),
             (Failure::Closed, "closed before a complete response"),
             (Failure::HeadersTooLarge(8191), "larger than 8191 bytes"),
@@ -421,10 +424,17 @@ mod tests {
         assert!(line(&["http://[::1]:9/"], Outcome::Failed(Failure::Refused(vec![]))).ends_with("on [::1]:9"));
         let v4: SocketAddr = "127.0.0.1:80".parse().unwrap();
         let v6: SocketAddr = "[::1]:80".parse().unwrap();
-        assert!(line(&["http://localhost/"], Outcome::Failed(Failure::Refused(vec![v4]))).ends_with(": connection refused: nothing is listening on 127.0.0.1:80"));
-        assert!(line(&["http://localhost/"], Outcome::Failed(Failure::Refused(vec![v4, v6]))).ends_with("on 127.0.0.1:80 or [::1]:80"));
-        assert!(line(&["--unix-socket", "/run/g.sock", "http://localhost/"], Outcome::Failed(Failure::Refused(vec![])))
-            .contains("GET http://localhost/ via unix:/run/g.sock: connection refused: nothing is listening on /run/g.sock"));
+        assert!(line(&["http://localhost/"], Outcome::Failed(Failure::Refused(vec![v4])))
+            .ends_with(": connection refused: nothing is listening on 127.0.0.1:80"));
+        assert!(line(&["http://localhost/"], Outcome::Failed(Failure::Refused(vec![v4, v6])))
+            .ends_with("on 127.0.0.1:80 or [::1]:80"));
+        assert!(line(
+            &["--unix-socket", "/run/g.sock", "http://localhost/"],
+            Outcome::Failed(Failure::Refused(vec![]))
+        )
+        .contains(
+            "GET http://localhost/ via unix:/run/g.sock: connection refused: nothing is listening on /run/g.sock"
+        ));
     }
 
     #[test]
@@ -452,7 +462,10 @@ mod tests {
         let e = excerpt(&[0u8; 5000], false);
         assert!(e.len() <= EXCERPT + 10 && e.ends_with('…'), "{e}");
         let all: Vec<u8> = (0..=255).cycle().take(10_000).collect();
-        let l = finish_line(line(&[], Outcome::UnexpectedStatus(exchange(500, Some(std::str::from_utf8(&[b'/'; 3000]).unwrap()), &all))));
+        let l = finish_line(line(
+            &[],
+            Outcome::UnexpectedStatus(exchange(500, Some(std::str::from_utf8(&[b'/'; 3000]).unwrap()), &all)),
+        ));
         assert!(l.len() <= MAX_LINE && l.ends_with('\n') && l.matches('\n').count() == 1);
         assert!(!l[..l.len() - 1].chars().any(char::is_control));
         assert_eq!(finish_line("a\nb".into()), "a\\nb\n");

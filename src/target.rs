@@ -55,7 +55,13 @@ impl Target {
         }
         let (host, written, port) = split_host_port(authority)?;
         let port = match port {
-            None => if https { 443 } else { 80 },
+            None => {
+                if https {
+                    443
+                } else {
+                    80
+                }
+            }
             Some(p) => match p.parse::<u16>() {
                 Ok(n) if n > 0 => n,
                 _ => return Err(format!("port '{p}' is not a port number (1-65535)")),
@@ -156,9 +162,7 @@ fn split_host_port(authority: &str) -> Result<(Host, &str, Option<&str>), String
         let Some((inside, after)) = rest.split_once(']') else {
             return Err("an IPv6 address needs its closing ']'".into());
         };
-        let ip: Ipv6Addr = inside
-            .parse()
-            .map_err(|_| format!("'[{inside}]' is not an IPv6 address"))?;
+        let ip: Ipv6Addr = inside.parse().map_err(|_| format!("'[{inside}]' is not an IPv6 address"))?;
         let port = match after {
             "" => None,
             p => Some(p.strip_prefix(':').ok_or_else(|| format!("unexpected '{p}' after the IPv6 address"))?),

@@ -93,10 +93,7 @@ pub fn arm(after: Duration, line: String) {
     }
     let timer = Itimerval {
         it_interval: Timeval { tv_sec: 0, tv_usec: 0 },
-        it_value: Timeval {
-            tv_sec: after.as_secs() as c_long,
-            tv_usec: after.subsec_micros() as c_long,
-        },
+        it_value: Timeval { tv_sec: after.as_secs() as c_long, tv_usec: after.subsec_micros() as c_long },
     };
     // SAFETY: plain system calls on values that live across the calls.
     unsafe {

@@ -123,12 +123,20 @@ fn wait_gives_up_at_its_deadline() {
     // An attempt is cut short by what is left of the wait.
     let server = Server::tcp(blackhole());
     let r = probe(&["--wait", "1200ms", "-t", "5s", &server.url("/healthz")]);
-    assert_fails(&r, &["still unhealthy after 1.2", "(1 attempt); last: connected, but no complete response headers within 1.2s"], "wait blackhole");
+    assert_fails(
+        &r,
+        &["still unhealthy after 1.2", "(1 attempt); last: connected, but no complete response headers within 1.2s"],
+        "wait blackhole",
+    );
     assert_at_deadline(r.elapsed, ms(1200), "wait blackhole");
 
     // Each attempt is bounded by -t.
     let r = probe(&["--wait", "1s", "-t", "300ms", "--interval", "50ms", &server.url("/healthz")]);
-    assert_fails(&r, &["still unhealthy after 1", "last: connected, but no complete response headers within"], "wait -t");
+    assert_fails(
+        &r,
+        &["still unhealthy after 1", "last: connected, but no complete response headers within"],
+        "wait -t",
+    );
     assert_at_deadline(r.elapsed, ms(1000), "wait -t");
     assert!(server.connections() >= 4, "several attempts: {}", server.connections());
 }
@@ -159,7 +167,11 @@ fn unix_deadline_blackhole() {
     let _t = timing();
     let server = Server::unix(blackhole());
     let r = probe(&["-t", "500ms", "--unix-socket", server.path(), "http://localhost/healthz"]);
-    assert_fails(&r, &[&format!("via unix:{}", server.path()), "connected, but no complete response headers within 500ms"], "blackhole");
+    assert_fails(
+        &r,
+        &[&format!("via unix:{}", server.path()), "connected, but no complete response headers within 500ms"],
+        "blackhole",
+    );
     assert_at_deadline(r.elapsed, ms(500), "blackhole");
 }
 
@@ -204,8 +216,9 @@ fn unix_wait_for_a_socket_that_appears() {
     let dir = TempDir::new("unix-late");
     let path = dir.path("late.sock");
     let probe_path = path.clone();
-    let probe_thread =
-        thread::spawn(move || probe(&["--wait", "10s", "--interval", "50ms", "--unix-socket", &probe_path, "http://localhost/healthz"]));
+    let probe_thread = thread::spawn(move || {
+        probe(&["--wait", "10s", "--interval", "50ms", "--unix-socket", &probe_path, "http://localhost/healthz"])
+    });
     // The delay is the point of this test: the app is not up yet.
     thread::sleep(ms(400));
     let server = Server::unix_at(&path, answer("200 OK"));

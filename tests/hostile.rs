@@ -17,7 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{check_contract, finish, finish_traced, ms, probe_command, slack, spawn_traced, Conn, Rng, Server, MARGIN, RSS_BUDGET_KIB};
+use common::{
+    check_contract, finish, finish_traced, ms, probe_command, slack, spawn_traced, Conn, Rng, Server, MARGIN,
+    RSS_BUDGET_KIB,
+};
 
 /// The probe's deadline in every case: short, so that 240 cases take seconds.
 const DEADLINE_MS: u64 = 300;
@@ -41,7 +44,10 @@ enum Step {
     Send(Vec<u8>),
     Pause(u64),
     /// `unit` again and again, `pause_ms` apart, until the probe goes.
-    Endless { unit: Vec<u8>, pause_ms: u64 },
+    Endless {
+        unit: Vec<u8>,
+        pause_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -82,9 +88,18 @@ const HEADERS: &[&str] = &[
 ];
 
 const BAD_STATUSES: &[&str] = &[
-    "201 Created", "204 No Content", "400 Bad Request", "403 Forbidden", "404 Not Found",
-    "405 Method Not Allowed", "429 Too Many Requests", "500 Internal Server Error",
-    "502 Bad Gateway", "503 Service Unavailable", "504 Gateway Timeout", "599 Odd",
+    "201 Created",
+    "204 No Content",
+    "400 Bad Request",
+    "403 Forbidden",
+    "404 Not Found",
+    "405 Method Not Allowed",
+    "429 Too Many Requests",
+    "500 Internal Server Error",
+    "502 Bad Gateway",
+    "503 Service Unavailable",
+    "504 Gateway Timeout",
+    "599 Odd",
 ];
 
 /// Status lines (and header sections) that are not HTTP: each must fail.
@@ -215,7 +230,8 @@ fn behaviour(rng: &mut Rng) -> Behaviour {
         0 | 1 => {
             // A healthy answer, however it is cut up (a few ms of pauses).
             let body = random_body(rng);
-            let (status, list) = *rng.pick(&[("200 OK", None), ("204 No Content", Some("200,204")), ("226 IM Used", Some("200-299"))]);
+            let (status, list) =
+                *rng.pick(&[("200 OK", None), ("204 No Content", Some("200,204")), ("226 IM Used", Some("200-299"))]);
             if let Some(list) = list {
                 b.args.extend(["--expect-status".into(), list.into()]);
             }
@@ -253,7 +269,11 @@ fn behaviour(rng: &mut Rng) -> Behaviour {
             let mut extra = Vec::new();
             let mut shown = status.to_string();
             if rng.chance(30) {
-                let (st, to) = *rng.pick(&[("301 Moved Permanently", "/healthz/"), ("302 Found", "/accounts/login/?next=/healthz"), ("308 Permanent Redirect", "https://app.example/healthz")]);
+                let (st, to) = *rng.pick(&[
+                    ("301 Moved Permanently", "/healthz/"),
+                    ("302 Found", "/accounts/login/?next=/healthz"),
+                    ("308 Permanent Redirect", "https://app.example/healthz"),
+                ]);
                 shown = st.into();
                 extra.push(format!("Location: {to}"));
             }
@@ -363,7 +383,13 @@ fn behaviour(rng: &mut Rng) -> Behaviour {
                 b.what = format!("one header of {n} bytes");
             } else {
                 let pause = *rng.pick(&[0, 0, 1, 3]);
-                b.steps = vec![Step::Send(bytes), Step::Endless { unit: b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".to_vec(), pause_ms: pause }];
+                b.steps = vec![
+                    Step::Send(bytes),
+                    Step::Endless {
+                        unit: b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".to_vec(),
+                        pause_ms: pause,
+                    },
+                ];
                 // Slow enough filler may not reach 8 KiB before the deadline.
                 b.waits_for_deadline = false;
                 b.what = format!("endless headers, {pause} ms apart");
@@ -507,11 +533,13 @@ fn random_hostile_servers() {
     let behaviours: Vec<Behaviour> = (0..cases).map(|_| behaviour(&mut rng)).collect();
     let queue = Arc::new(Mutex::new(behaviours.into_iter().enumerate().collect::<Vec<_>>()));
     let failures = Arc::new(Mutex::new(Vec::new()));
-    let (healthy, slowest, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (healthy, slowest, peak) =
+        (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let started = Instant::now();
     let workers: Vec<_> = (0..PARALLEL)
         .map(|_| {
-            let (queue, failures, healthy, slowest, peak) = (queue.clone(), failures.clone(), healthy.clone(), slowest.clone(), peak.clone());
+            let (queue, failures, healthy, slowest, peak) =
+                (queue.clone(), failures.clone(), healthy.clone(), slowest.clone(), peak.clone());
             thread::spawn(move || loop {
                 let Some((i, b)) = queue.lock().unwrap().pop() else { return };
                 let expect = b.expect;
@@ -561,7 +589,19 @@ fn generator_covers_every_kind() {
     }
     let mut rng = Rng::new(1);
     let all: Vec<Behaviour> = (0..240).map(|_| behaviour(&mut rng)).collect();
-    for words in ["in pieces", "then reset", "not HTTP", "cut at byte", "body cut", "reset after", "then silence", "complete after", "dribble", "header", "endless body"] {
+    for words in [
+        "in pieces",
+        "then reset",
+        "not HTTP",
+        "cut at byte",
+        "body cut",
+        "reset after",
+        "then silence",
+        "complete after",
+        "dribble",
+        "header",
+        "endless body",
+    ] {
         assert!(all.iter().any(|b| b.what.contains(words)), "no case {words:?}");
     }
     for e in [Expect::Healthy, Expect::Unhealthy, Expect::Either] {

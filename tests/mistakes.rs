@@ -42,14 +42,25 @@ fn row(args: &'static [&'static str], behind: Behind, exit: i32, words: &'static
     Row { args, env: &[], behind, exit, words }
 }
 
-fn with_env(env: &'static [(&'static str, &'static str)], args: &'static [&'static str], behind: Behind, exit: i32, words: &'static [&'static str]) -> Row {
+fn with_env(
+    env: &'static [(&'static str, &'static str)],
+    args: &'static [&'static str],
+    behind: Behind,
+    exit: i32,
+    words: &'static [&'static str],
+) -> Row {
     Row { args, env, behind, exit, words }
 }
 
 fn rows() -> Vec<Row> {
     vec![
         // -h and -V exit 0 only alone: -h is a typo of -H, and a probe that prints help never fails.
-        row(&["-h", "Host: app.example.com", "{url}"], OK, 1, &["-h is --help, which must be the only argument", "-H 'Name: value'"]),
+        row(
+            &["-h", "Host: app.example.com", "{url}"],
+            OK,
+            1,
+            &["-h is --help, which must be the only argument", "-H 'Name: value'"],
+        ),
         row(&["-h", "Host: app.example.com"], OK, 1, &["-h is --help"]),
         row(&["-V", "{url}"], OK, 1, &["-V prints the version and must be the only argument"]),
         row(&["--help", "/healthz"], OK, 1, &["--help prints the help"]),
@@ -84,7 +95,12 @@ fn rows() -> Vec<Row> {
         row(&["--unix-socket=", "{url}"], OK, 1, &["--unix-socket needs a path"]),
         row(&[""], OK, 1, &["URL '': not a URL"]),
         // A value that looks like another option.
-        row(&["--expect-body", "--wait", "5s", "{url}"], OK, 1, &["--expect-body needs a value, and '--wait' is an option"]),
+        row(
+            &["--expect-body", "--wait", "5s", "{url}"],
+            OK,
+            1,
+            &["--expect-body needs a value, and '--wait' is an option"],
+        ),
         row(&["-H", "-v", "{url}"], OK, 1, &["write -H=-v if that is the value"]),
         row(&["--expect-body=-v", "{url}"], Behind::Answer("200 OK", "flags: -v"), 0, &[]),
         // URLs that cannot be sent: refused before any connection.
@@ -103,8 +119,18 @@ fn rows() -> Vec<Row> {
         with_env(&[("HEALTHPROBE_URL", "readyz")], &[], OK, 1, &["HEALTHPROBE_URL 'readyz': not a URL"]),
         with_env(&[("HEALTHPROBE_TIMEOUT", "2 s")], &["{url}"], OK, 1, &["HEALTHPROBE_TIMEOUT='2 s'"]),
         // The real cause of a failure, in a line that cannot be bent.
-        row(&["http://localhost:{port}/healthz"], Behind::Nothing, 1, &["connection refused: nothing is listening on 127.0.0.1:{port}"]),
-        row(&["{url}"], Behind::Answer("503 Service Unavailable", "down\u{2028}\u{202e}kcatta\u{2069}\u{200b}"), 1, &["503 Service Unavailable: down\\u{2028}\\u{202e}kcatta\\u{2069}\\u{200b}"]),
+        row(
+            &["http://localhost:{port}/healthz"],
+            Behind::Nothing,
+            1,
+            &["connection refused: nothing is listening on 127.0.0.1:{port}"],
+        ),
+        row(
+            &["{url}"],
+            Behind::Answer("503 Service Unavailable", "down\u{2028}\u{202e}kcatta\u{2069}\u{200b}"),
+            1,
+            &["503 Service Unavailable: down\\u{2028}\\u{202e}kcatta\\u{2069}\\u{200b}"],
+        ),
     ]
 }
 
@@ -189,7 +215,11 @@ fn localhost_where_ipv6_is_off_names_the_refusal_on_127_0_0_1() {
         "healthprobe: GET http://localhost:8000/healthz: connection refused: nothing is listening on 127.0.0.1:8000\n"
     );
     let r = probe_without_ipv6(&["--wait", "300ms", "--interval", "100ms", "http://app.localhost:8123/readyz"]);
-    assert_fails(&r, &["still unhealthy after", "connection refused: nothing is listening on 127.0.0.1:8123"], "--wait");
+    assert_fails(
+        &r,
+        &["still unhealthy after", "connection refused: nothing is listening on 127.0.0.1:8123"],
+        "--wait",
+    );
     assert!(!r.stderr.contains("::1") && !r.stderr.contains("os error"), "{:?}", r.stderr);
     // Where no address can be reached at all, the line names them.
     let r = probe_without_ipv6(&["http://[::1]:8000/healthz"]);

@@ -36,26 +36,81 @@ fn row(
 fn behaviours() -> Vec<Row> {
     vec![
         row("200", || Server::tcp(answer("200 OK")), &[], None),
-        row("201", || Server::tcp(answer("201 Created")), &[], Some(&["GET http://127.0.0.1:", "/healthz: 201 Created, expected 200"])),
+        row(
+            "201",
+            || Server::tcp(answer("201 Created")),
+            &[],
+            Some(&["GET http://127.0.0.1:", "/healthz: 201 Created, expected 200"]),
+        ),
         row("204", || Server::tcp(answer("204 No Content")), &[], Some(&["204 No Content, expected 200"])),
         row("204 listed", || Server::tcp(answer("204 No Content")), &["--expect-status", "200,204"], None),
         row("2xx range", || Server::tcp(answer("226 IM Used")), &["--expect-status", "200-299"], None),
-        row("301", || Server::tcp(redirect("301 Moved Permanently", "/healthz/")), &[], Some(&["301 Moved Permanently to /healthz/", "not followed", "APPEND_SLASH"])),
-        row("302", || Server::tcp(redirect("302 Found", "/accounts/login/?next=/healthz")), &[], Some(&["302 Found to /accounts/login/?next=/healthz"])),
-        row("307", || Server::tcp(redirect("307 Temporary Redirect", "/elsewhere")), &[], Some(&["307 Temporary Redirect to /elsewhere"])),
-        row("308 to https", || Server::tcp(redirect("308 Permanent Redirect", "https://example.com/healthz")), &[], Some(&["308 Permanent Redirect to https://example.com/healthz", "X-Forwarded-Proto"])),
-        row("301 listed is healthy, not followed", || Server::tcp(redirect("301 Moved Permanently", "http://127.0.0.1:1/")), &["--expect-status", "301"], None),
-        row("2xx range does not take 3xx", || Server::tcp(redirect("302 Found", "/x")), &["--expect-status", "200-299"], Some(&["302 Found to /x"])),
-        row("404", || Server::tcp(answer_body("404 Not Found", "<h1>Not Found</h1>\n")), &[], Some(&["404 Not Found: <h1>Not Found</h1>"])),
+        row(
+            "301",
+            || Server::tcp(redirect("301 Moved Permanently", "/healthz/")),
+            &[],
+            Some(&["301 Moved Permanently to /healthz/", "not followed", "APPEND_SLASH"]),
+        ),
+        row(
+            "302",
+            || Server::tcp(redirect("302 Found", "/accounts/login/?next=/healthz")),
+            &[],
+            Some(&["302 Found to /accounts/login/?next=/healthz"]),
+        ),
+        row(
+            "307",
+            || Server::tcp(redirect("307 Temporary Redirect", "/elsewhere")),
+            &[],
+            Some(&["307 Temporary Redirect to /elsewhere"]),
+        ),
+        row(
+            "308 to https",
+            || Server::tcp(redirect("308 Permanent Redirect", "https://example.com/healthz")),
+            &[],
+            Some(&["308 Permanent Redirect to https://example.com/healthz", "X-Forwarded-Proto"]),
+        ),
+        row(
+            "301 listed is healthy, not followed",
+            || Server::tcp(redirect("301 Moved Permanently", "http://127.0.0.1:1/")),
+            &["--expect-status", "301"],
+            None,
+        ),
+        row(
+            "2xx range does not take 3xx",
+            || Server::tcp(redirect("302 Found", "/x")),
+            &["--expect-status", "200-299"],
+            Some(&["302 Found to /x"]),
+        ),
+        row(
+            "404",
+            || Server::tcp(answer_body("404 Not Found", "<h1>Not Found</h1>\n")),
+            &[],
+            Some(&["404 Not Found: <h1>Not Found</h1>"]),
+        ),
         row("500", || Server::tcp(answer("500 Internal Server Error")), &[], Some(&["500 Internal Server Error"])),
         row(
             "503 with body excerpt",
-            || Server::tcp(answer_body("503 Service Unavailable", r#"{"status": "error", "checks": {"database": "unavailable"}}"#)),
+            || {
+                Server::tcp(answer_body(
+                    "503 Service Unavailable",
+                    r#"{"status": "error", "checks": {"database": "unavailable"}}"#,
+                ))
+            },
             &[],
             Some(&[r#"503 Service Unavailable: {"status": "error", "checks": {"database": "unavailable"}}"#]),
         ),
-        row("503 long body is cut", || Server::tcp(answer_body("503 Service Unavailable", LONG_BODY)), &[], Some(&["503 Service Unavailable: lorem", "…"])),
-        row("400 hints at ALLOWED_HOSTS", || Server::tcp(answer_body("400 Bad Request", "<h1>Bad Request (400)</h1>")), &[], Some(&["400 Bad Request", "ALLOWED_HOSTS"])),
+        row(
+            "503 long body is cut",
+            || Server::tcp(answer_body("503 Service Unavailable", LONG_BODY)),
+            &[],
+            Some(&["503 Service Unavailable: lorem", "…"]),
+        ),
+        row(
+            "400 hints at ALLOWED_HOSTS",
+            || Server::tcp(answer_body("400 Bad Request", "<h1>Bad Request (400)</h1>")),
+            &[],
+            Some(&["400 Bad Request", "ALLOWED_HOSTS"]),
+        ),
         row(
             "control characters are escaped",
             || Server::tcp(answer_body("500 Internal Server Error", "bad\x1b[31m\x07\rstuff\x00")),
@@ -64,37 +119,111 @@ fn behaviours() -> Vec<Row> {
         ),
         row(
             "HEAD",
-            || Server::tcp(Behaviour::new(|c, r| if r.method == "HEAD" { c.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"); } else { c.reply("405 Method Not Allowed", &[], "") })),
+            || {
+                Server::tcp(Behaviour::new(|c, r| {
+                    if r.method == "HEAD" {
+                        c.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n");
+                    } else {
+                        c.reply("405 Method Not Allowed", &[], "")
+                    }
+                }))
+            },
             &["-X", "HEAD"],
             None,
         ),
-        row("HEAD 503", || Server::tcp(raw(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5000\r\n\r\n")), &["-X", "HEAD"], Some(&["HEAD http://", "503 Service Unavailable"])),
-        row("HTTP/1.0 close-delimited", || Server::tcp(raw(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall good")), &["--expect-body", "good"], None),
-        row("HTTP/1.0 503 close-delimited excerpt", || Server::tcp(raw(b"HTTP/1.0 503 Service Unavailable\r\n\r\ndb down")), &[], Some(&["503 Service Unavailable: db down"])),
+        row(
+            "HEAD 503",
+            || Server::tcp(raw(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5000\r\n\r\n")),
+            &["-X", "HEAD"],
+            Some(&["HEAD http://", "503 Service Unavailable"]),
+        ),
+        row(
+            "HTTP/1.0 close-delimited",
+            || Server::tcp(raw(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall good")),
+            &["--expect-body", "good"],
+            None,
+        ),
+        row(
+            "HTTP/1.0 503 close-delimited excerpt",
+            || Server::tcp(raw(b"HTTP/1.0 503 Service Unavailable\r\n\r\ndb down")),
+            &[],
+            Some(&["503 Service Unavailable: db down"]),
+        ),
         row(
             "chunked body checked",
-            || Server::tcp(raw(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"ok\"\r\n3\r\n: 1\r\n1\r\n}\r\n0\r\n\r\n")),
+            || {
+                Server::tcp(raw(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"ok\"\r\n3\r\n: 1\r\n1\r\n}\r\n0\r\n\r\n"))
+            },
             &["--expect-body", "\"ok\": 1}"],
             None,
         ),
-        row("chunked 503 excerpt is decoded", || Server::tcp(raw(b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ndown\r\n0\r\n\r\n")), &[], Some(&["503 Service Unavailable: down"])),
-        row("100 Continue then 200", || Server::tcp(raw(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")), &[], None),
-        row("body check passes", || Server::tcp(answer_body("200 OK", r#"{"status": "ok", "checks": {"database": "ok"}}"#)), &["--expect-body", r#""database": "ok""#], None),
+        row(
+            "chunked 503 excerpt is decoded",
+            || {
+                Server::tcp(raw(
+                    b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ndown\r\n0\r\n\r\n",
+                ))
+            },
+            &[],
+            Some(&["503 Service Unavailable: down"]),
+        ),
+        row(
+            "100 Continue then 200",
+            || Server::tcp(raw(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")),
+            &[],
+            None,
+        ),
+        row(
+            "body check passes",
+            || Server::tcp(answer_body("200 OK", r#"{"status": "ok", "checks": {"database": "ok"}}"#)),
+            &["--expect-body", r#""database": "ok""#],
+            None,
+        ),
         row(
             "body check fails",
             || Server::tcp(answer_body("200 OK", r#"{"status": "ok"}"#)),
             &["--expect-body", "database"],
             Some(&[r#"200 OK but the body does not contain 'database' (16 bytes read): {"status": "ok"}"#]),
         ),
-        row("wrong status wins over the body check", || Server::tcp(answer_body("503 Service Unavailable", "database")), &["--expect-body", "database"], Some(&["503 Service Unavailable"])),
+        row(
+            "wrong status wins over the body check",
+            || Server::tcp(answer_body("503 Service Unavailable", "database")),
+            &["--expect-body", "database"],
+            Some(&["503 Service Unavailable"]),
+        ),
         row("closed without a response", || Server::tcp(close()), &[], Some(&["closed before a complete response"])),
         row("reset", || Server::tcp(reset()), &[], Some(&["reset"])),
-        row("garbage", || Server::tcp(raw(b"\x00\x01\x02 garbage garbage\r\n\r\n")), &[], Some(&["not a valid HTTP response"])),
+        row(
+            "garbage",
+            || Server::tcp(raw(b"\x00\x01\x02 garbage garbage\r\n\r\n")),
+            &[],
+            Some(&["not a valid HTTP response"]),
+        ),
         row("truncated status line", || Server::tcp(raw(b"HTTP/1.1 20")), &[], Some(&["healthprobe: GET"])),
-        row("status 2000", || Server::tcp(raw(b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n")), &[], Some(&["not a valid HTTP response"])),
-        row("status 099", || Server::tcp(raw(b"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n")), &[], Some(&["not a valid HTTP response"])),
-        row("endless headers", || Server::tcp(endless_headers(Duration::ZERO)), &["-t", "5s"], Some(&["response headers larger than"])),
-        row("one huge header", || Server::tcp(raw(format!("HTTP/1.1 200 OK\r\nX-Big: {}\r\n\r\n", "b".repeat(20_000)))), &[], Some(&["response headers larger than"])),
+        row(
+            "status 2000",
+            || Server::tcp(raw(b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n")),
+            &[],
+            Some(&["not a valid HTTP response"]),
+        ),
+        row(
+            "status 099",
+            || Server::tcp(raw(b"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n")),
+            &[],
+            Some(&["not a valid HTTP response"]),
+        ),
+        row(
+            "endless headers",
+            || Server::tcp(endless_headers(Duration::ZERO)),
+            &["-t", "5s"],
+            Some(&["response headers larger than"]),
+        ),
+        row(
+            "one huge header",
+            || Server::tcp(raw(format!("HTTP/1.1 200 OK\r\nX-Big: {}\r\n\r\n", "b".repeat(20_000)))),
+            &[],
+            Some(&["response headers larger than"]),
+        ),
         row("endless body is healthy without reading it", || Server::tcp(endless_body()), &[], None),
         row(
             "endless body with a body check reads 64 KiB",
@@ -202,7 +331,10 @@ fn environment_variables() {
     assert_eq!(paths, ["/healthz", "/readyz", "/up", "/live"]);
     // The flag wins over the variable.
     let elsewhere = format!("http://127.0.0.1:{}/nope", free_port());
-    assert_healthy(&probe_env(&[&server.url("/flag")], &[("HEALTHPROBE_URL", &elsewhere)]), "URL beats HEALTHPROBE_URL");
+    assert_healthy(
+        &probe_env(&[&server.url("/flag")], &[("HEALTHPROBE_URL", &elsewhere)]),
+        "URL beats HEALTHPROBE_URL",
+    );
 
     let r = probe_env(&[], &[("PORT", "eighty")]);
     assert_fails(&r, &["PORT=eighty is not a port number"], "bad PORT");
@@ -228,19 +360,18 @@ fn output_modes() {
     assert!(r.stdout.starts_with("healthprobe: one HTTP request") && r.stdout.contains("--expect-status"));
     let r = probe(&["-V"]);
     assert_eq!(r.code, Some(0));
-    assert!(r.stdout.starts_with("healthprobe 0.") && r.stdout.contains("-linux-") && r.stdout.contains("http"), "{r:?}");
+    assert!(
+        r.stdout.starts_with("healthprobe 0.") && r.stdout.contains("-linux-") && r.stdout.contains("http"),
+        "{r:?}"
+    );
 }
 
 #[test]
 fn closed_stdout_and_stderr() {
     let bad = Server::tcp(answer("503 Service Unavailable"));
     let ok = Server::tcp(answer("200 OK"));
-    let cases: [(&[&str], i32); 4] = [
-        (&["--help"], 0),
-        (&["-V"], 0),
-        (&["-v", &ok.url("/")], 0),
-        (&[&bad.url("/")], 1),
-    ];
+    let cases: [(&[&str], i32); 4] =
+        [(&["--help"], 0), (&["-V"], 0), (&["-v", &ok.url("/")], 0), (&[&bad.url("/")], 1)];
     for (args, code) in cases {
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg("exec \"$0\" \"$@\" >&- 2>&-").arg(bin()).args(args);

@@ -139,7 +139,11 @@ fn deadlines_hold_under_cpu_starvation() {
     // The hogs really ran: at least half a core's worth (on a quiet 2-core
     // machine they take nearly both; the figure is printed).
     assert!(cpu >= wall / 2, "the busy processes got only {cpu:?} of CPU in {wall:?}: not starved");
-    eprintln!("starvation: {} busy processes took {:.2} cores; worst overrun past the deadline {worst:?}", 2 * cores(), cpu.as_secs_f64() / wall.as_secs_f64());
+    eprintln!(
+        "starvation: {} busy processes took {:.2} cores; worst overrun past the deadline {worst:?}",
+        2 * cores(),
+        cpu.as_secs_f64() / wall.as_secs_f64()
+    );
 }
 
 // ------------------------------------------------------------------ load
@@ -222,7 +226,8 @@ fn crowd(url: &str, args: &[&str]) -> Vec<Run> {
             (None, libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)))
         };
         let elapsed = m.exiting.unwrap_or(now) - m.started.expect("exec seen before exit");
-        ended[m.index] = Some(Run { code, signal, elapsed, max_rss_kib: m.hwm, stdout: String::new(), stderr: String::new() });
+        ended[m.index] =
+            Some(Run { code, signal, elapsed, max_rss_kib: m.hwm, stdout: String::new(), stderr: String::new() });
         left -= 1;
     }
     for (index, e) in ended.iter_mut().enumerate() {
@@ -291,7 +296,9 @@ fn five_hundred_probes_against_a_full_backlog_fail_by_the_deadline() {
     times.sort_unstable();
     eprintln!(
         "{CROWD} probes against a full backlog: all failed, in {wall:?}; time to exit median {:?}, p99 {:?}, max {:?}",
-        times[CROWD / 2], times[CROWD * 99 / 100], times[CROWD - 1]
+        times[CROWD / 2],
+        times[CROWD * 99 / 100],
+        times[CROWD - 1]
     );
     assert_rss(&all, "500 probes, full backlog");
 }
@@ -420,8 +427,17 @@ fn least_privilege_empty_read_only_root_as_nobody() {
     assert_eq!(proc_status(pid, "CapEff:"), "0000000000000000");
     let exe = std::fs::read_link(format!("/proc/{pid}/root")).unwrap();
     assert_eq!(exe, root.0, "chrooted into the empty root");
-    let fds: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().map(|e| std::fs::read_link(e.unwrap().path()).unwrap()).collect();
-    assert!(fds.iter().all(|p| { let p = p.to_string_lossy(); p.starts_with("socket:") || p.starts_with("pipe:") || p == "/dev/null" }), "open files: {fds:?}");
+    let fds: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| std::fs::read_link(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        fds.iter().all(|p| {
+            let p = p.to_string_lossy();
+            p.starts_with("socket:") || p.starts_with("pipe:") || p == "/dev/null"
+        }),
+        "open files: {fds:?}"
+    );
     kill(pid, libc::SIGTERM);
     let e = finish(child, start, Duration::from_secs(10));
     assert_eq!(e.code, Some(1), "{e:?}");
@@ -458,13 +474,16 @@ fn check_strace(log: &str, allowed: Option<&str>, code: i32, what: &str) -> usiz
                 if allowed.is_some() && (path == allowed || path == Some("")) => {}
             "open" | "openat" | "openat2" | "creat" | "mkdir" | "mkdirat" | "unlink" | "unlinkat" | "rename"
             | "renameat" | "renameat2" | "link" | "linkat" | "symlink" | "symlinkat" | "chmod" | "fchmodat"
-            | "chown" | "fchownat" | "truncate" | "mknod" | "mknodat" | "stat" | "lstat" | "newfstatat"
-            | "statx" | "access" | "faccessat" | "faccessat2" | "readlink" | "readlinkat" | "chdir" | "mount" => {
+            | "chown" | "fchownat" | "truncate" | "mknod" | "mknodat" | "stat" | "lstat" | "newfstatat" | "statx"
+            | "access" | "faccessat" | "faccessat2" | "readlink" | "readlinkat" | "chdir" | "mount" => {
                 panic!("{what}: {name} touches the file system (only {allowed:?} may be opened): {call}")
             }
             "write" | "writev" | "pwrite64" | "sendto" | "sendmsg" => {
                 let fd = body.split(['(', ',']).nth(1).unwrap_or("").trim().to_string();
-                assert!(fd == "2" || sockets.contains(&fd), "{what}: {name} to fd {fd}, neither stderr nor a socket: {call}");
+                assert!(
+                    fd == "2" || sockets.contains(&fd),
+                    "{what}: {name} to fd {fd}, neither stderr nor a socket: {call}"
+                );
             }
             _ => {}
         }
@@ -538,9 +557,21 @@ fn empty_root_with_closed_standard_fds() {
 
 // The system calls a probe blocks in, by phase, from libc's numbers for the
 // host's architecture (poll(2) exists only on some; ppoll everywhere).
-#[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "arm", target_arch = "powerpc64", target_arch = "s390x"))]
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "x86",
+    target_arch = "arm",
+    target_arch = "powerpc64",
+    target_arch = "s390x"
+))]
 const POLLS: &[libc::c_long] = &[libc::SYS_poll, libc::SYS_ppoll];
-#[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "arm", target_arch = "powerpc64", target_arch = "s390x")))]
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "x86",
+    target_arch = "arm",
+    target_arch = "powerpc64",
+    target_arch = "s390x"
+)))]
 const POLLS: &[libc::c_long] = &[libc::SYS_ppoll];
 const CONNECTING: &[libc::c_long] = &[libc::SYS_connect];
 const READING: &[libc::c_long] = &[libc::SYS_read, libc::SYS_recvfrom];
@@ -588,10 +619,18 @@ fn signals_at_any_moment_exit_1_within_100ms() {
                 // Wait on the state itself, then a random moment within it.
                 wait_until(limit, "the signal handlers", || handles_termination(pid));
                 match phase {
-                    "connect" => wait_until(limit, "a blocked connect", || blocked_in_one_of(pid, &[POLLS, CONNECTING])),
-                    "headers" => wait_until(limit, "a read of the headers", || hole.connections() > before.0 && blocked_in_one_of(pid, &[READING, POLLS])),
-                    "wait-sleep" => wait_until(limit, "the pause between attempts", || blocked_in_one_of(pid, &[SLEEPING])),
-                    "body" => wait_until(limit, "the body read", || body.connections() > before.1 && blocked_in_one_of(pid, &[READING, POLLS])),
+                    "connect" => {
+                        wait_until(limit, "a blocked connect", || blocked_in_one_of(pid, &[POLLS, CONNECTING]))
+                    }
+                    "headers" => wait_until(limit, "a read of the headers", || {
+                        hole.connections() > before.0 && blocked_in_one_of(pid, &[READING, POLLS])
+                    }),
+                    "wait-sleep" => {
+                        wait_until(limit, "the pause between attempts", || blocked_in_one_of(pid, &[SLEEPING]))
+                    }
+                    "body" => wait_until(limit, "the body read", || {
+                        body.connections() > before.1 && blocked_in_one_of(pid, &[READING, POLLS])
+                    }),
                     _ => {}
                 }
                 if phase != "start" {

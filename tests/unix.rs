@@ -21,10 +21,20 @@ fn behaviour_table() {
             &[],
             Some(&[r#"503 Service Unavailable: {"status": "error", "checks": {"database": "unavailable"}}"#]),
         ),
-        ("301 not followed", redirect("301 Moved Permanently", "/readyz/"), &[], Some(&["301 Moved Permanently to /readyz/", "not followed", "APPEND_SLASH"])),
+        (
+            "301 not followed",
+            redirect("301 Moved Permanently", "/readyz/"),
+            &[],
+            Some(&["301 Moved Permanently to /readyz/", "not followed", "APPEND_SLASH"]),
+        ),
         ("redirect listed is healthy", redirect("302 Found", "/elsewhere"), &["--expect-status", "302"], None),
         ("body check", answer_body("200 OK", r#"{"status": "ok"}"#), &["--expect-body", r#""ok""#], None),
-        ("body check fails", answer_body("200 OK", r#"{"status": "ok"}"#), &["--expect-body", "database"], Some(&["does not contain 'database'"])),
+        (
+            "body check fails",
+            answer_body("200 OK", r#"{"status": "ok"}"#),
+            &["--expect-body", "database"],
+            Some(&["does not contain 'database'"]),
+        ),
         ("HEAD", answer("200 OK"), &["-X", "HEAD"], None),
     ];
     for (name, behaviour, args, fails) in rows {
@@ -52,7 +62,10 @@ fn host_header_comes_from_the_url() {
     let socket = server.path();
     assert_healthy(&probe(&["--unix-socket", socket, "http://app.example.com/readyz?full=1"]), "name");
     assert_healthy(&probe(&["--unix-socket", socket, "http://localhost:8000/healthz"]), "with port");
-    assert_healthy(&probe(&["--unix-socket", socket, "-H", "Host: api.internal", "http://localhost/healthz"]), "-H Host");
+    assert_healthy(
+        &probe(&["--unix-socket", socket, "-H", "Host: api.internal", "http://localhost/healthz"]),
+        "-H Host",
+    );
     let requests = server.requests();
     assert_eq!(requests[0].header("host"), ["app.example.com"]);
     assert_eq!(requests[0].path, "/readyz?full=1");
@@ -84,7 +97,11 @@ fn paths_that_are_not_a_listening_socket_fail_at_once() {
 
     let cases: [(&str, &str, String); 5] = [
         ("missing path", &missing, format!("{missing} does not exist")),
-        ("missing directory", "/nonexistent-healthprobe/app.sock", "/nonexistent-healthprobe/app.sock does not exist".into()),
+        (
+            "missing directory",
+            "/nonexistent-healthprobe/app.sock",
+            "/nonexistent-healthprobe/app.sock does not exist".into(),
+        ),
         ("regular file", &file, format!("{file} is not a socket")),
         ("directory", directory, format!("{directory} is not a socket")),
         ("stale socket file", &stale, format!("connection refused: nothing is listening on {stale}")),

@@ -124,8 +124,14 @@ impl Socket {
 
     fn prepare(&self) {
         let _ = match self {
-            Socket::Tcp(s) => s.set_nonblocking(false).and(s.set_read_timeout(Some(SERVER_LIFETIME))).and(s.set_write_timeout(Some(SERVER_LIFETIME))),
-            Socket::Unix(s) => s.set_nonblocking(false).and(s.set_read_timeout(Some(SERVER_LIFETIME))).and(s.set_write_timeout(Some(SERVER_LIFETIME))),
+            Socket::Tcp(s) => s
+                .set_nonblocking(false)
+                .and(s.set_read_timeout(Some(SERVER_LIFETIME)))
+                .and(s.set_write_timeout(Some(SERVER_LIFETIME))),
+            Socket::Unix(s) => s
+                .set_nonblocking(false)
+                .and(s.set_read_timeout(Some(SERVER_LIFETIME)))
+                .and(s.set_write_timeout(Some(SERVER_LIFETIME))),
         };
     }
 }
@@ -399,7 +405,8 @@ pub fn endless_headers(pause: Duration) -> Behaviour {
         }
         let start = Instant::now();
         for i in 0u64.. {
-            if !c.send(format!("X-Filler-{i}: {}\r\n", "a".repeat(100)).as_bytes()) || start.elapsed() > SERVER_LIFETIME {
+            if !c.send(format!("X-Filler-{i}: {}\r\n", "a".repeat(100)).as_bytes()) || start.elapsed() > SERVER_LIFETIME
+            {
                 return;
             }
             if !pause.is_zero() {
@@ -532,7 +539,13 @@ impl Server {
         server
     }
 
-    fn start(listener: Listener, addr: Option<SocketAddr>, path: Option<String>, tls: TlsConfig, b: Behaviour) -> Server {
+    fn start(
+        listener: Listener,
+        addr: Option<SocketAddr>,
+        path: Option<String>,
+        tls: TlsConfig,
+        b: Behaviour,
+    ) -> Server {
         let state = Arc::new(State::default());
         let (tx, rx) = mpsc::channel();
         let st = state.clone();
@@ -547,6 +560,8 @@ impl Server {
             };
             st.connections.fetch_add(1, Ordering::SeqCst);
             let _ = tx.send(());
+            // Without the tls feature the TLS side is Option<Infallible>, which is Copy.
+            #[allow(clippy::clone_on_copy)]
             let (st, b, tls) = (st.clone(), b.clone(), tls.clone());
             thread::spawn(move || serve_connection(socket, &st, &b, tls));
         });
@@ -678,9 +693,9 @@ pub fn bin() -> PathBuf {
 /// need it). A test that needs it is `#[ignore]`d, and fails when included
 /// without it.
 pub fn static_bin(test: &str) -> PathBuf {
-    std::env::var_os("HEALTHPROBE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("{test}: needs HEALTHPROBE_BIN, the static build (make test-static, make test-reliability)"))
+    std::env::var_os("HEALTHPROBE_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        panic!("{test}: needs HEALTHPROBE_BIN, the static build (make test-static, make test-reliability)")
+    })
 }
 
 /// Fails the test unless it runs as root (chroot, mount namespaces, setuid).
@@ -696,8 +711,17 @@ pub fn slack() -> Duration {
 
 /// Variables the probe reads; every run starts without them.
 const PROBE_ENV: &[&str] = &[
-    "HEALTHPROBE_URL", "HEALTHPROBE_TIMEOUT", "PORT", "ALL_PROXY", "all_proxy", "HTTPS_PROXY",
-    "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
+    "HEALTHPROBE_URL",
+    "HEALTHPROBE_TIMEOUT",
+    "PORT",
+    "ALL_PROXY",
+    "all_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
 ];
 
 /// A probe command without any of the variables the probe reads, stdin
@@ -1047,7 +1071,9 @@ pub fn kill_all_after(fds: Vec<OwnedFd>, limit: Duration) -> Killer {
         if rx.recv_timeout(limit).is_err() {
             for fd in &fds {
                 // SAFETY: pidfd_send_signal(2) on a pidfd we own.
-                unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), libc::SIGKILL, std::ptr::null::<u8>(), 0) };
+                unsafe {
+                    libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), libc::SIGKILL, std::ptr::null::<u8>(), 0)
+                };
             }
             return true;
         }
