@@ -19,6 +19,20 @@ $(addprefix deps-,$(DEPS_GROUPS)): deps-%:
 	@bash build/install-deps.sh $*
 
 # ---------------------------------------------------------------------------
+# The fast path after every change (a few minutes when warm): formatting,
+# clippy with warnings as errors for both builds, the unit and loopback tests
+# of both builds, and healthprobe.django's unit tests on this machine's Python.
+# `make test` is the whole suite.
+.PHONY: check
+check: deps-test
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets --features tls -- -D warnings
+	$(CARGO) test --locked
+	$(CARGO) test --locked --features tls --lib --test tls --test unix
+	bash python/tests/run.sh 5.2
+
+# ---------------------------------------------------------------------------
 # The static x86_64 executables, dist/healthprobe-linux-amd64 (HTTP only) and
 # dist/healthprobe-tls-linux-amd64: the amd64 part of `make dist`, the same
 # recipe and so the same bytes (nightly -Z build-std with an immediate-abort
