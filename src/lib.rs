@@ -6,6 +6,8 @@ pub mod arena;
 pub mod cli;
 pub mod config;
 pub mod connect;
+#[cfg(feature = "tls")]
+pub mod identity;
 pub mod probe;
 pub mod report;
 pub mod target;
