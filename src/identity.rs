@@ -427,6 +427,25 @@ pub fn refusal_in_alert(error: &rustls::Error, presented: bool, requested: bool)
     Some(if presented { Refusal::Refused(why) } else { Refusal::NoneSent })
 }
 
+/// A write that failed in the handshake (broken pipe, reset) often hides why:
+/// a TLS 1.2 server that refuses the client's empty Certificate sends its
+/// alert and closes before the client's next flight arrives, and the write
+/// of that flight fails first. The alert is still in the socket: this reads
+/// once and returns rustls's error for what it held, else the write's error.
+pub fn alert_behind(error: io::Error, conn: &mut rustls::ClientConnection, socket: &mut dyn Read) -> io::Error {
+    let after_close = matches!(
+        error.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+    );
+    if !after_close || !matches!(conn.read_tls(socket), Ok(n) if n > 0) {
+        return error;
+    }
+    match conn.process_new_packets() {
+        Err(tls) => io::Error::new(io::ErrorKind::InvalidData, tls),
+        Ok(_) => error,
+    }
+}
+
 /// nginx with `ssl_verify_client on` completes the handshake and answers 400
 /// with one of these bodies (its internal statuses 496 and 495).
 const NGINX_NO_CERTIFICATE: &[u8] = b"No required SSL certificate was sent";
@@ -516,6 +535,20 @@ mod tests {
             openssl(&["req", "-new", "-key", "ed.key", "-out", "ed.csr", "-subj", "/CN=ed"]);
             sign("ed");
             openssl(&["genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", "stray.key"]);
+            std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n")
+                .unwrap();
+            let mut req = vec!["req", "-new", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"];
+            req.extend(ec);
+            openssl(&req);
+            let server = ["-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.pem"];
+            openssl(
+                &[&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key"][..], &server].concat(),
+            );
+            let mut own =
+                vec!["req", "-x509", "-keyout", "self.key", "-out", "self.pem", "-days", "2", "-subj", "/CN=self"];
+            own.extend(ec);
+            own.extend(["-addext", "extendedKeyUsage=clientAuth"]);
+            openssl(&own);
             openssl(&["pkey", "-in", "ec.key", "-aes256", "-passout", "pass:x", "-out", "encrypted.key"]);
             openssl(&["ec", "-in", "ec.key", "-aes256", "-passout", "pass:x", "-out", "encrypted-legacy.key"]);
             openssl(&["x509", "-in", "ec.pem", "-outform", "der", "-out", "ec.der"]);
@@ -694,6 +727,170 @@ mod tests {
             "the server refused the client certificate (unknown CA: the server does not trust its issuer)"
         );
         assert!(Refusal::NoneSent.to_string().contains("requires a client certificate and none was sent"));
+    }
+
+    /// A rustls server on loopback demanding a client certificate from the
+    /// test CA, and what a client presenting `identity` reads of its refusal:
+    /// through the handshake (with `alert_behind`), then a first read.
+    fn refused(
+        version: &'static rustls::SupportedProtocolVersion,
+        identity: Option<&ClientIdentity>,
+    ) -> Option<Refusal> {
+        use rustls::pki_types::ServerName;
+        use std::io::Write;
+        let provider = Arc::new(ring::default_provider());
+        let ca = CertificateDer::from_pem_file(path("ca.pem")).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca).unwrap();
+        let roots = Arc::new(roots);
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .build()
+            .unwrap();
+        let chain = vec![CertificateDer::from_pem_file(path("server.pem")).unwrap()];
+        let key = PrivateKeyDer::from_pem_file(path("server.key")).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serving = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut conn = rustls::ServerConnection::new(Arc::new(server)).unwrap();
+            while conn.is_handshaking() {
+                if conn.complete_io(&mut socket).is_err() {
+                    return;
+                }
+            }
+            let _ = conn.complete_io(&mut socket);
+        });
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_root_certificates(roots);
+        let (config, certificate) = with_client_certificate(builder, identity);
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let mut socket = std::net::TcpStream::connect(addr).unwrap();
+        socket.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let mut failure = None;
+        while conn.is_handshaking() && failure.is_none() {
+            failure = conn.complete_io(&mut socket).err().map(|e| alert_behind(e, &mut conn, &mut socket));
+        }
+        let failure = failure.unwrap_or_else(|| {
+            let mut stream = rustls::Stream::new(&mut conn, &mut socket);
+            let _ = stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            stream.read(&mut [0u8; 64]).unwrap_err()
+        });
+        serving.join().unwrap();
+        let tls = failure.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
+        let tls = tls.unwrap_or_else(|| panic!("{version:?}: not a TLS error: {failure}"));
+        refusal_in_alert(tls, certificate.presents(), certificate.requested())
+    }
+
+    #[test]
+    fn a_refusal_is_read_whichever_version_and_moment() {
+        let stranger = load("self.pem", "self.key").unwrap();
+        for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+            assert_eq!(refused(version, None), Some(Refusal::NoneSent), "{version:?} without a certificate");
+            let why = refused(version, Some(&stranger));
+            assert!(
+                matches!(why, Some(Refusal::Refused(_))),
+                "{version:?} with a certificate it does not trust: {why:?}"
+            );
+            let line = why.unwrap().to_string();
+            assert!(line.starts_with("the server refused the client certificate ("), "{line}");
+        }
+    }
+
+    /// The client's socket as ureq's transport writes it, one TLS record a
+    /// write; from the third write on, it first waits until the server has
+    /// closed. So a TLS 1.2 client's second flight meets a closed socket, as
+    /// it does in the probe.
+    struct RecordByRecord {
+        socket: std::net::TcpStream,
+        closed: std::sync::mpsc::Receiver<()>,
+        writes: usize,
+    }
+
+    impl Read for RecordByRecord {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.socket.read(buf)
+        }
+    }
+
+    impl io::Write for RecordByRecord {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.writes += 1;
+            if self.writes == 3 {
+                let _ = self.closed.recv_timeout(std::time::Duration::from_secs(5));
+            }
+            let record = buf.get(3..5).map_or(buf.len(), |n| 5 + usize::from(u16::from_be_bytes([n[0], n[1]])));
+            self.socket.write(&buf[..record.min(buf.len())])
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_alert_behind_a_broken_pipe() {
+        use rustls::pki_types::ServerName;
+        let provider = Arc::new(ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_file(path("ca.pem")).unwrap()).unwrap();
+        let roots = Arc::new(roots);
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .build()
+            .unwrap();
+        let chain = vec![CertificateDer::from_pem_file(path("server.pem")).unwrap()];
+        let key = PrivateKeyDer::from_pem_file(path("server.key")).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, closed) = std::sync::mpsc::channel();
+        let serving = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut conn = rustls::ServerConnection::new(Arc::new(server)).unwrap();
+            while conn.is_handshaking() && conn.complete_io(&mut socket).is_ok() {}
+            // Unread bytes in the socket: closing it sends a reset.
+            drop(socket);
+            tx.send(()).unwrap();
+        });
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(roots);
+        let (config, certificate) = with_client_certificate(builder, None);
+        let mut conn =
+            rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap()).unwrap();
+        let socket = std::net::TcpStream::connect(addr).unwrap();
+        socket.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let mut socket = RecordByRecord { socket, closed, writes: 0 };
+        let error = loop {
+            if let Err(e) = conn.complete_io(&mut socket) {
+                break e;
+            }
+        };
+        serving.join().unwrap();
+        assert!(
+            matches!(error.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset),
+            "the write meets a closed socket: {error}"
+        );
+        let error = alert_behind(error, &mut conn, &mut socket);
+        let tls = error
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<rustls::Error>())
+            .expect("the alert, read after the write failed");
+        assert_eq!(refusal_in_alert(tls, certificate.presents(), certificate.requested()), Some(Refusal::NoneSent));
     }
 
     #[test]

@@ -10,5 +10,6 @@ pub mod connect;
 pub mod identity;
 pub mod probe;
 pub mod report;
+pub mod scheme;
 pub mod target;
 pub mod watchdog;
