@@ -481,7 +481,9 @@ mod tests {
     fn dir() -> &'static Path {
         static DIR: OnceLock<PathBuf> = OnceLock::new();
         DIR.get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("healthprobe-identity-{}", std::process::id()));
+            // Beside the test executable, under target/ (cargo clean removes it); per process.
+            let exe = std::env::current_exe().unwrap();
+            let dir = exe.parent().unwrap().join(format!("identity-certs-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             let openssl = |args: &[&str]| {
