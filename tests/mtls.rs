@@ -38,15 +38,9 @@ use common::*;
 fn client_certs() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("mtls-certs-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let openssl = |args: &[&str]| {
-            let out =
-                Command::new("openssl").args(args).current_dir(&dir).output().expect("the openssl command is needed");
-            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        let dir = common::certs::fresh_dir("mtls-certs");
+        let openssl = |args: &[&str]| common::certs::openssl(&dir, args);
+        let ec = common::certs::EC_KEY;
         let ca_ext =
             ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"];
         for ca in ["client-ca", "stranger-ca"] {

@@ -2,7 +2,7 @@
 //! a CA, and leaves signed by it: `good` for localhost and 127.0.0.1,
 //! `other` for other.example only, `expired` (good's names, valid in 2020).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
@@ -24,18 +24,30 @@ impl Certs {
     }
 }
 
+/// A new P-256 key, unencrypted, for `openssl req`.
+pub const EC_KEY: [&str; 5] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
+/// An empty directory for one test process's certificates: under target/
+/// (cargo clean removes it), per process, for parallel runs.
+pub fn fresh_dir(prefix: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{prefix}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `openssl ARGS` in `dir`; a failure fails the test with openssl's words.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("the openssl command is needed");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 pub fn certs() -> &'static Certs {
     static CERTS: OnceLock<Certs> = OnceLock::new();
     CERTS.get_or_init(|| {
-        // Under target/ (cargo clean removes it); per process, for parallel runs.
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("tls-certs-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl").args(args).current_dir(&dir).output().expect("the openssl command is needed");
-            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        let dir = fresh_dir("tls-certs");
+        let openssl = |args: &[&str]| openssl(&dir, args);
+        let ec = EC_KEY;
         let mut ca = vec!["req", "-x509", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=healthprobe test CA"];
         ca.extend(ec);
         ca.extend(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
