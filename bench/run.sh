@@ -15,7 +15,7 @@
 #   --runs N     hyperfine runs per command (default 300; env BENCH_RUNS)
 #   --out FILE   where the results go (default bench/results.md, the one
 #                source of every figure the documents quote: the report, then
-#                each figure by key; build/figures.py checks the quotes)
+#                each figure by key; bench/figures.py checks the quotes)
 #   env BENCH_PORT   loopback port for nginx (default 18480; HTTPS on the next one)
 #
 # Every figure is measured here on each run; nothing is copied from elsewhere.
