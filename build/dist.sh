@@ -7,7 +7,7 @@
 #                                    lists a `tls` feature under [features]
 #   dist/SHA256SUMS                  over every healthprobe-*linux-* in dist/
 #
-# How (see build/README.md for why):
+# How (see docs/platforms.md for why):
 #   DIST_STD=build-std (default)  every target: `cargo +NIGHTLY -Z build-std=std,panic_abort`
 #       (NIGHTLY: the toolchain named in build/nightly-toolchain) with std's
 #       default features off and -C panic=immediate-abort (DIST_PANIC=abort
@@ -81,7 +81,7 @@ build() { # build ARCH VARIANT
     # its own empty _init and _fini without them. Their few bytes sat alone
     # at the end of the text, run at start-up and exit: one more 64 KiB
     # window that every probe faulted in (VmHWM 316 -> 256 KiB, one fault
-    # less; bench/README.md, "Layout", has the figures of each setting).
+    # less; docs/costs.md, "Layout", says what each setting does).
     flags+=(-C link-self-contained=no -L "native=$lib" -Z "pre-link-arg=$lib/crt1.o")
     cargo+=(-Z build-std=std,panic_abort -Z build-std-features=)
     # std itself at "z", the rest at "s" (Cargo.toml): a probe runs little of
