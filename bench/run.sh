@@ -481,36 +481,36 @@ fi
 
 # Each figure by key, as the documents quote it: `[VALUE](bench/results.md "KEY")`.
 figures() {
-	local n label m
+	local n m
 	echo "| key | value |"
 	echo "|---|---|"
 	printf '| date | %s |\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
 	printf '| machine | %s, %s cores, Linux %s |\n' "$CPU_MODEL" "$(nproc)" "$(uname -r | cut -d. -f1-2)"
 	printf '| commit | %s |\n' "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
 	for n in "${NAMES[@]}" "${TLS_NAMES[@]}"; do
-		printf '| %s.instructions | %s |\n' "$n" "$(num "$(v ir $n)")"
-		printf '| %s.wall | %s |\n' "$n" "$(ms "$(v wall $n)")"
-		printf '| %s.cpu | %s |\n' "$n" "$(ms "$(v cpu $n)")"
-		printf '| %s.rss_time | %s KiB |\n' "$n" "$(v rss $n)"
-		printf '| %s.vmhwm | %s KiB |\n' "$n" "$(v hwm $n)"
-		printf '| %s.faults_time | %s |\n' "$n" "$(v faults $n)"
-		printf '| %s.faults_own | %s |\n' "$n" "$(v ownfaults $n)"
-		printf '| %s.syscalls | %s |\n' "$n" "$(v sys $n)"
-		printf '| %s.size | %s |\n' "$n" "$(kib "$(v size $n)")"
-		printf '| %s.bytes | %s |\n' "$n" "$(num "$(v size $n)")"
-		printf '| %s.with_libs | %s |\n' "$n" "$(kib "$(v libsize $n)")"
-		printf '| %s.cores | %s |\n' "$n" "$(awk -v c="$(v cpu $n)" -v p=$PROBES_PER_DAY 'BEGIN { printf "%.2f", c * p / 86400 }')"
+		printf '| %s.instructions | %s |\n' "$n" "$(num "$(v ir "$n")")"
+		printf '| %s.wall | %s |\n' "$n" "$(ms "$(v wall "$n")")"
+		printf '| %s.cpu | %s |\n' "$n" "$(ms "$(v cpu "$n")")"
+		printf '| %s.rss_time | %s KiB |\n' "$n" "$(v rss "$n")"
+		printf '| %s.vmhwm | %s KiB |\n' "$n" "$(v hwm "$n")"
+		printf '| %s.faults_time | %s |\n' "$n" "$(v faults "$n")"
+		printf '| %s.faults_own | %s |\n' "$n" "$(v ownfaults "$n")"
+		printf '| %s.syscalls | %s |\n' "$n" "$(v sys "$n")"
+		printf '| %s.size | %s |\n' "$n" "$(kib "$(v size "$n")")"
+		printf '| %s.bytes | %s |\n' "$n" "$(num "$(v size "$n")")"
+		printf '| %s.with_libs | %s |\n' "$n" "$(kib "$(v libsize "$n")")"
+		printf '| %s.cores | %s |\n' "$n" "$(awk -v c="$(v cpu "$n")" -v p="$PROBES_PER_DAY" 'BEGIN { printf "%.2f", c * p / 86400 }')"
 	done
 	for n in "${NAMES[@]}"; do
 		[ "$n" = healthprobe ] && continue
 		for m in ir:instructions wall:wall; do
-			printf '| %s.%s_ratio | %s |\n' "$n" "${m#*:}" "$(ratio "$(v "${m%%:*}" $n)" "$(v "${m%%:*}" healthprobe)")"
+			printf '| %s.%s_ratio | %s |\n' "$n" "${m#*:}" "$(ratio "$(v "${m%%:*}" "$n")" "$(v "${m%%:*}" healthprobe)")"
 		done
 	done
 	for n in "${TLS_NAMES[@]}"; do
 		[ "$n" = tls_healthprobe ] && continue
 		for m in ir:instructions wall:wall; do
-			printf '| %s.%s_ratio | %s |\n' "$n" "${m#*:}" "$(ratio "$(v "${m%%:*}" $n)" "$(v "${m%%:*}" "${TLS_NAMES[0]}")")"
+			printf '| %s.%s_ratio | %s |\n' "$n" "${m#*:}" "$(ratio "$(v "${m%%:*}" "$n")" "$(v "${m%%:*}" "${TLS_NAMES[0]}")")"
 		done
 	done
 	printf '| env100.instructions | %s |\n' "$(num "$env_ir")"
