@@ -104,9 +104,11 @@ test-python: deps-test
 demo: static deps-test
 	bash examples/demo.sh
 
-# bench/results.md: the figures every document quotes (docs/costs.md).
+# bench/results.md: the figures every document quotes (docs/costs.md); then
+# the quotes that the new results leave behind, if any.
 bench: static
 	bash bench/run.sh
+	-python3 bench/figures.py
 
 clean:
 	rm -rf target $(DIST)
