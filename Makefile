@@ -21,10 +21,13 @@ $(addprefix deps-,$(DEPS_GROUPS)): deps-%:
 # ---------------------------------------------------------------------------
 # The fast path after every change (a few minutes when warm): formatting,
 # clippy with warnings as errors for both builds, the unit and loopback tests
-# of both builds, and healthprobe.django's unit tests on this machine's Python.
+# of both builds, healthprobe.django's unit tests on this machine's Python,
+# and every figure the documents quote against bench/results.md (with their
+# relative links; bench/figures.py reads files and builds nothing).
 # `make test` is the whole suite.
 .PHONY: check
 check: deps-test
+	python3 bench/figures.py
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) clippy --locked --all-targets --features tls -- -D warnings
@@ -36,16 +39,17 @@ check: deps-test
 # The static x86_64 executables, dist/healthprobe-linux-amd64 (HTTP only) and
 # dist/healthprobe-tls-linux-amd64: the amd64 part of `make dist`, the same
 # recipe and so the same bytes (nightly -Z build-std with an immediate-abort
-# panic: no unwinder, no backtrace printer; see build/README.md).
+# panic: no unwinder, no backtrace printer; see docs/platforms.md).
 .PHONY: static static-http static-tls
 static: deps-build
 	bash build/dist.sh amd64
 static-http static-tls: static
 
 # build/hot-symbols-amd64.txt: the functions one probe runs, which dist.sh has
-# the linker put together at the start of the text (bench/README.md, "Layout").
+# the linker put together at the start of the text (docs/costs.md, "Layout").
 # Regenerate after changing the code, the dependencies or the nightly, then
-# `make static`; an out-of-date file costs page faults, never correctness.
+# `make static`: an out-of-date file costs page faults, never correctness, and
+# the HTTP-only build fails when fewer than 98% of its names are in the link.
 .PHONY: hot-order
 hot-order: deps-build
 	bash build/hot-order.sh
@@ -73,7 +77,7 @@ test-static: static deps-test
 	HEALTHPROBE_BIN=$(BIN) $(CARGO) test --locked --test probe --test unix --test mistakes -- --include-ignored
 	HEALTHPROBE_BIN=$(TLS_BIN) $(CARGO) test --locked --features tls --test tls --test unix -- --include-ignored
 
-# RELIABILITY.md: deadline windows, randomised hostile servers, CPU
+# docs/reliability.md: deadline windows, randomised hostile servers, CPU
 # starvation, 500 probes at once, a full backlog, peak RSS, least privilege
 # under strace (root), signals and SIGPIPE, against the static builds, one
 # test at a time, with what they print: their figures, and the seed of each
@@ -100,14 +104,17 @@ test-python: deps-test
 demo: static deps-test
 	bash examples/demo.sh
 
+# bench/results.md: the figures every document quotes (docs/costs.md); then
+# the quotes that the new results leave behind, if any.
 bench: static
 	bash bench/run.sh
+	-python3 bench/figures.py
 
 clean:
 	rm -rf target $(DIST)
 
 # ---------------------------------------------------------------------------
-# Release artifacts for every platform: build/ (see build/README.md).
+# Release artifacts for every platform: build/ (see docs/platforms.md).
 .PHONY: dist-deps dist size image test-qemu repro
 dist-deps: deps-dist
 
@@ -115,7 +122,7 @@ dist-deps: deps-dist
 dist: deps-dist
 	bash build/dist.sh
 
-# The Markdown size table for the README; fails over the size budgets.
+# The size of every artifact as a Markdown table; fails over the size budgets.
 size: dist
 	bash build/size.sh
 

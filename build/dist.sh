@@ -7,7 +7,7 @@
 #                                    lists a `tls` feature under [features]
 #   dist/SHA256SUMS                  over every healthprobe-*linux-* in dist/
 #
-# How (see build/README.md for why):
+# How (see docs/platforms.md for why):
 #   DIST_STD=build-std (default)  every target: `cargo +NIGHTLY -Z build-std=std,panic_abort`
 #       (NIGHTLY: the toolchain named in build/nightly-toolchain) with std's
 #       default features off and -C panic=immediate-abort (DIST_PANIC=abort
@@ -81,7 +81,7 @@ build() { # build ARCH VARIANT
     # its own empty _init and _fini without them. Their few bytes sat alone
     # at the end of the text, run at start-up and exit: one more 64 KiB
     # window that every probe faulted in (VmHWM 316 -> 256 KiB, one fault
-    # less; bench/README.md, "Layout", has the figures of each setting).
+    # less; docs/costs.md, "Layout", says what each setting does).
     flags+=(-C link-self-contained=no -L "native=$lib" -Z "pre-link-arg=$lib/crt1.o")
     cargo+=(-Z build-std=std,panic_abort -Z build-std-features=)
     # std itself at "z", the rest at "s" (Cargo.toml): a probe runs little of
@@ -128,10 +128,9 @@ build() { # build ARCH VARIANT
   # runs any code in is resident whole. Scattered, the 150 KB of functions a
   # probe runs touched all five windows (80 pages); packed, they fill the
   # first three (VmHWM 384 -> 320 KiB, one fault less; with the settings
-  # above, the last window is not touched either: 252 KiB). A name that no
-  # longer exists is skipped without a word, so a stale file costs page
-  # faults, never correctness; the line below the build says how many of
-  # the file's names the link found.
+  # above, the last window is not touched either). A name that no longer
+  # exists is skipped without a word, so a stale file costs page faults,
+  # never correctness: hot_order_fresh below fails the build instead.
   local order=$ROOT/build/hot-symbols-$ARCH.txt
   if [ -f "$order" ]; then
     flags+=(-C "link-arg=--symbol-ordering-file=$order" -C link-arg=--no-warn-symbol-ordering)
@@ -152,6 +151,7 @@ build() { # build ARCH VARIANT
       "CARGO_TARGET_${u^^}_LINKER=rust-lld" \
       "CC_$u=clang" "AR_$u=llvm-ar" "CFLAGS_$u=$cflags" \
       "${cargo[@]}" ${features[@]+"${features[@]}"}
+  [ -f "$order" ] && { hot_order_fresh "$order" "$TARGET_DIR/$RUST/release/$name" "$variant" || { rm -f "$out"; return 1; }; }
   if [ "$STRIP" = 1 ]; then
     # The toolchain's own llvm-objcopy: pinned with the nightly, so the bytes
     # do not depend on the machine's binutils or LLVM. Its libLLVM is in the
@@ -166,7 +166,6 @@ build() { # build ARCH VARIANT
     install -m 0755 "$TARGET_DIR/$RUST/release/$name" "$out"
   fi
   check "$out" "$variant"
-  [ -f "$order" ] && echo "dist: $(order_found "$order" "$TARGET_DIR/$RUST/release/$name")"
   echo "dist: $(basename "$out"): $(stat -c %s "$out") bytes, $((SECONDS - start))s"
 }
 
@@ -182,12 +181,28 @@ relink_on_new_order() { # relink_on_new_order FILE  (uses TARGET_DIR RUST name)
 }
 
 # How many names of the ordering file the linked executable (with its
-# symbols) defines: a file much out of date shows here.
-order_found() { # order_found FILE EXECUTABLE
-  local n found
+# symbols) defines. Any change to the code, the dependencies, the nightly or
+# the profile renames some (crate hashes, LLVM's numeric suffixes), and each
+# function whose name has gone falls back to its default place: when a few of
+# them sat in a 64 KiB window of their own, every probe faulted it in
+# (docs/costs.md, "Layout"). So the HTTP-only build, the one the file was
+# written from, fails when fewer than HOT_ORDER_MIN_PERCENT (98) of the names
+# are found, rather than ship a layout nobody measured; `make hot-order`
+# writes the file again. (The TLS build links with it too, but its own crate
+# hash renames every healthprobe function: its count is only printed.)
+# HOT_ORDER_CHECK=0 builds anyway (build/hot-order.sh, which needs a build
+# to write the file from, sets it).
+hot_order_fresh() { # hot_order_fresh FILE EXECUTABLE VARIANT
+  local n found min=${HOT_ORDER_MIN_PERCENT:-98}
   n=$(grep -cv '^#' "$1")
   found=$(grep -v '^#' "$1" | grep -cxF -f <(nm --defined-only "$2" | awk 'NF == 3 { print $3 }') || true)
-  echo "$(basename "$1"): $found of $n names are in this link"
+  echo "dist: $(basename "$1"): $found of $n names are in this link"
+  [ "$3" = http ] && [ "${HOT_ORDER_CHECK:-1}" != 0 ] || return 0
+  if [ $((found * 100)) -lt $((n * min)) ]; then
+    echo "dist: ${1#"$ROOT"/} is out of date: $found of its $n names are in this link, under $min%." >&2
+    echo "dist: run \`make hot-order\` (it writes the file again from one probe of this build), then commit it." >&2
+    return 1
+  fi
 }
 
 check() { # check FILE VARIANT  (uses ARCH RUST QEMU from hp_target)

@@ -2,7 +2,7 @@
 # build/size.sh [DIST_DIR]      (make size)
 #
 # A Markdown table of the sizes of the artifacts in dist/ (as left by
-# build/dist.sh), for the README, and the size budgets checked:
+# build/dist.sh) as a Markdown table, and the size budgets checked:
 # amd64 HTTP-only within 600 KiB, amd64 TLS within 1.8 MiB. Exits 1 when a
 # budget is exceeded or the amd64 HTTP-only artifact is missing.
 set -euo pipefail

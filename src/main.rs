@@ -1,4 +1,4 @@
-//! healthprobe: parse → probe → report → exit. See README.md for the map.
+//! healthprobe: parse → probe → report → exit. See docs/architecture.md for the map.
 
 // Rust's own start-up reopens a closed stdin, stdout or stderr on /dev/null
 // and aborts (exit 134) when it cannot, as in an empty root. A probe exits 0

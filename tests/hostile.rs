@@ -7,7 +7,7 @@
 //!
 //! Seeded: `HEALTHPROBE_HOSTILE_SEED` replays a run (the seed is printed at
 //! the start and in every failure); `HEALTHPROBE_HOSTILE_CASES` sets how many
-//! behaviours are played (default 240). See RELIABILITY.md.
+//! behaviours are played (default 240). See docs/reliability.md.
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! Reliability of the real binary beyond one behaviour at a time: deadlines
 //! under CPU starvation, 500 probes at once, a full accept backlog, peak
 //! memory, least privilege (proved with strace), signals at any moment, and
-//! SIGPIPE. Servers are started here, on 127.0.0.1 only. See RELIABILITY.md.
+//! SIGPIPE. Servers are started here, on 127.0.0.1 only. See docs/reliability.md.
 //!
 //! The tests take one lock, so that starvation and load never overlap
 //! another timing test in this binary. All but the SIGPIPE test are
