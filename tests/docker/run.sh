@@ -522,50 +522,42 @@ swarm_cases() {
 # the health log's Start and End (Docker's exec included) and the peak RSS of
 # the command and its children (busybox time in the container).
 cost_rows=() cost_floor=
-cost_per_check() {
-    service_images && python_image hp-test/python-curl hp-test/services \
-        && build -f "$dockerfile" --build-arg PROBE_FROM=dist --build-arg PYTHON_IMAGE=hp-test/python-curl \
-            --target app -t hp-test/app-curl "$repo" \
-        || { fail "the curl variant did not build"; return; }
-    local labels=("healthprobe (exec form, the file's HEALTHCHECK)" "curl -f ... || exit 1 (shell form)" "python -c urllib one-liner (exec form)")
-    local cmds=(
-        '["CMD", "/usr/local/bin/healthprobe", "--timeout", "2s", "/healthz"]'
-        '["CMD-SHELL", "curl -f http://localhost:8000/healthz || exit 1"]'
-        '["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('"'"'http://localhost:8000/healthz'"'"', timeout=2)"]'
-    )
-    local i
-    for i in 0 1 2; do
-        local c=hp-cost-$i
-        # --health-cmd takes a string (shell form only): each command goes
-        # into a derived image's HEALTHCHECK instead, exec or shell form.
-        printf 'FROM hp-test/app-curl\nCOPY --from=hp-test/services /usr/bin/busybox /opt/busybox\nHEALTHCHECK --interval=1s --timeout=5s --start-period=10s --retries=3 CMD %s\n' \
-            "$(python3 -c 'import json,sys; t=json.loads(sys.argv[1]); print(json.dumps(t[1:]) if t[0]=="CMD" else t[1])' "${cmds[$i]}")" \
-            | build -t "hp-test/cost:$i" - || { fail "image $i did not build"; return; }
-        run_c "$c" --network none "hp-test/cost:$i" || { fail "run $i failed"; return; }
-        wait_status "$c" healthy 30 || { fail "${labels[$i]} never healthy: $(last_of "$c")"; return; }
-        local seen=$tmp/cost-$i.txt
-        : >"$seen"
-        local deadline=$(($(date +%s) + 25))
-        while [ "$(date +%s)" -le "$deadline" ] && [ "$(sort -u "$seen" | wc -l)" -lt 20 ]; do
-            docker inspect "$c" | python3 -c '
+cost_labels=("healthprobe (exec form, the file's HEALTHCHECK)" "curl -f ... || exit 1 (shell form)" "python -c urllib one-liner (exec form)")
+cost_commands=(
+    '["CMD", "/usr/local/bin/healthprobe", "--timeout", "2s", "/healthz"]'
+    '["CMD-SHELL", "curl -f http://localhost:8000/healthz || exit 1"]'
+    '["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('"'"'http://localhost:8000/healthz'"'"', timeout=2)"]'
+)
+# cost_of I: a table row for cost_commands[I] (or a line starting FAIL), from
+# 20 checks of a container whose HEALTHCHECK it is and 5 runs under busybox time.
+cost_of() {
+    local i=$1 c=hp-cost-$1 seen=$tmp/cost-$1.txt deadline argv a out rss=()
+    # --health-cmd takes a string (shell form only): each command goes
+    # into a derived image's HEALTHCHECK instead, exec or shell form.
+    printf 'FROM hp-test/app-curl\nCOPY --from=hp-test/services /usr/bin/busybox /opt/busybox\nHEALTHCHECK --interval=1s --timeout=5s --start-period=10s --retries=3 CMD %s\n' \
+        "$(python3 -c 'import json,sys; t=json.loads(sys.argv[1]); print(json.dumps(t[1:]) if t[0]=="CMD" else t[1])' "${cost_commands[$i]}")" \
+        | build -t "hp-test/cost:$i" - || { echo "FAIL image $i did not build"; return; }
+    run_c "$c" --network none "hp-test/cost:$i" || { echo "FAIL run $i failed"; return; }
+    wait_status "$c" healthy 30 || { echo "FAIL ${cost_labels[$i]} never healthy: $(last_of "$c")"; return; }
+    : >"$seen"
+    deadline=$(($(date +%s) + 25))
+    while [ "$(date +%s)" -le "$deadline" ] && [ "$(sort -u "$seen" | wc -l)" -lt 20 ]; do
+        docker inspect "$c" | python3 -c '
 import json, sys
 for e in json.load(sys.stdin)[0]["State"]["Health"]["Log"]:
     print(e["Start"], e["End"], e["ExitCode"])' >>"$seen"
-            sleep 1
-        done
-        local argv
-        argv=$(python3 -c 'import json,sys; t=json.loads(sys.argv[1]); print("\n".join(t[1:] if t[0]=="CMD" else ["sh","-c",t[1]]))' "${cmds[$i]}")
-        local rss=()
-        for _ in 1 2 3 4 5; do
-            local a out
-            mapfile -t a <<<"$argv"
-            # busybox time: the command's peak RSS (wait4), its exit status kept.
-            out=$(docker exec "$c" /opt/busybox time -f 'RSS %M' "${a[@]}" 2>&1 >/dev/null) \
-                && rss+=("$(sed -n 's/^RSS //p' <<<"$out" | tail -n1)") || rss+=(fail)
-        done
-        [ "$i" = 0 ] && cost_floor=$(docker exec "$c" /opt/busybox time -f 'RSS %M' /bin/true 2>&1 | sed -n 's/^RSS //p')
-        docker rm -f "$c" >/dev/null
-        cost_rows+=("$(python3 - "$seen" "${labels[$i]}" "${rss[@]}" <<'EOT'
+        sleep 1
+    done
+    argv=$(python3 -c 'import json,sys; t=json.loads(sys.argv[1]); print("\n".join(t[1:] if t[0]=="CMD" else ["sh","-c",t[1]]))' "${cost_commands[$i]}")
+    mapfile -t a <<<"$argv"
+    for _ in 1 2 3 4 5; do
+        # busybox time: the command's peak RSS (wait4), its exit status kept.
+        out=$(docker exec "$c" /opt/busybox time -f 'RSS %M' "${a[@]}" 2>&1 >/dev/null) \
+            && rss+=("$(sed -n 's/^RSS //p' <<<"$out" | tail -n1)") || rss+=(fail)
+    done
+    [ "$i" = 0 ] && cost_floor=$(docker exec "$c" /opt/busybox time -f 'RSS %M' /bin/true 2>&1 | sed -n 's/^RSS //p')
+    docker rm -f "$c" >/dev/null
+    python3 - "$seen" "${cost_labels[$i]}" "${rss[@]}" <<'EOT'
 import statistics, sys
 from datetime import datetime
 def when(t):
@@ -582,11 +574,19 @@ else:
     kib = sorted(int(r) for r in rss)
     print(f"| {sys.argv[2]} | {len(ms)} | {statistics.median(ms):.0f} ms | {ms[-1]:.0f} ms | {statistics.median(kib):.0f} KiB |")
 EOT
-)")
+}
+cost_per_check() {
+    service_images && python_image hp-test/python-curl hp-test/services \
+        && build -f "$dockerfile" --build-arg PROBE_FROM=dist --build-arg PYTHON_IMAGE=hp-test/python-curl \
+            --target app -t hp-test/app-curl "$repo" \
+        || { fail "the curl variant did not build"; return; }
+    local i row
+    for i in 0 1 2; do
+        cost_of "$i" >"$tmp/cost-row"   # not in $(...): cost_of sets cost_floor
+        row=$(cat "$tmp/cost-row")
+        [ "${row#FAIL }" = "$row" ] || { cost_rows=(); fail "${row#FAIL }"; return; }
+        cost_rows+=("$row")
     done
-    local failed_row
-    failed_row=$(printf '%s\n' "${cost_rows[@]}" | grep -m1 '^FAIL')
-    [ -z "$failed_row" ] || { cost_rows=(); fail "$failed_row"; return; }
 }
 cost_cases() {
     run_case "cost per health check, measured in the app image (time from the health log, peak RSS)" cost_per_check
