@@ -78,6 +78,10 @@ declare -A server_pids=() server_signal=() server_grace=()
 server_names=()   # running servers, in start order
 frozen=()         # pids stopped by freeze, continued by thaw
 
+# Call serve in the suite's own shell, never in $(...) or a pipeline: the pid
+# must be its child, to be waited for. A program started in the background by
+# bash ignores SIGINT unless it sets its own handler (PostgreSQL does), so
+# --stop INT is for such programs only.
 serve() {   # serve NAME [--stop SIGNAL] [--grace SECONDS] -- COMMAND...
     local name=$1 signal=TERM grace=15
     shift
@@ -87,7 +91,8 @@ serve() {   # serve NAME [--stop SIGNAL] [--grace SECONDS] -- COMMAND...
     done
     shift
     [ -z "${server_pids[$name]:-}" ] || harness_die "serve $name: already running"
-    "$@" >>"$work/$name.log" 2>&1 </dev/null &
+    # Not the lock (fd 9): a process the server leaves behind must not hold it.
+    "$@" >>"$work/$name.log" 2>&1 </dev/null 9>&- &
     server_pids[$name]=$!
     server_signal[$name]=$signal server_grace[$name]=$grace
     server_names+=("$name")
