@@ -8,7 +8,7 @@
 #                                the one place a server is started: in the
 #                                background, output to $work/NAME.log, its pid
 #                                recorded ($(server_pid NAME))
-#   stop NAME                    the one place it is stopped: by that pid, reaped,
+#   stop NAME [SIGNAL]           the one place it is stopped: by that pid, reaped,
 #                                SIGKILL after the grace (15 s)
 #   freeze NAME / thaw           SIGSTOP a server and its children / SIGCONT them
 #   serve_postgres, serve_gunicorn, serve_uvicorn, serve_nginx, serve_redis,
@@ -99,19 +99,22 @@ serve() {   # serve NAME [--stop SIGNAL] [--grace SECONDS] -- COMMAND...
 }
 server_pid() { echo "${server_pids[$1]}"; }
 
-stop() {   # stop NAME: stop it and reap it; SIGKILL after its grace
-    local name=$1 pid=${server_pids[$1]:-} n kept=()
+stop() {   # stop NAME [SIGNAL]: its own signal (or SIGNAL: KILL is kill -9), reaped; SIGKILL after its grace
+    local name=$1 pid=${server_pids[$1]:-} signal=${2:-${server_signal[$1]:-TERM}} n kept=()
     [ -n "$pid" ] || return 0
     for n in "${server_names[@]}"; do [ "$n" = "$name" ] || kept+=("$n"); done
     server_names=("${kept[@]}")
     unset "server_pids[$name]"
-    kill -"${server_signal[$name]}" "$pid" 2>/dev/null || return 0
-    # wait has no time limit of its own: a guard kills the server after the grace.
-    ( sleep "${server_grace[$name]}"; kill -KILL "$pid" 2>/dev/null ) >/dev/null 2>&1 &
-    local guard=$!
+    kill -"$signal" "$pid" 2>/dev/null || return 0
+    # Polled, not a `( sleep; kill ) &` guard: a guard killed before its subshell
+    # has reset the traps would run this shell's exit trap as a copy of it.
+    local tenths=0
+    while alive "$pid" && [ "$tenths" -lt $((server_grace[$name] * 10)) ]; do
+        sleep 0.1
+        tenths=$((tenths + 1))
+    done
+    alive "$pid" && kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
-    kill "$guard" 2>/dev/null
-    wait "$guard" 2>/dev/null
     return 0
 }
 

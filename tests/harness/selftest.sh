@@ -65,6 +65,16 @@ run_case "a server is sent its own stop signal" got_its_signal
 probe_failure_says_stdout() { grep -q '^not ok - an exit 0 that talks (.*unexpected stdout: chatter' "$work/inner.out" || fail "$inner_out"; }
 run_case "probe_case: an exit 0 that prints is a failure that says so" probe_failure_says_stdout
 
+killed_at_once() {
+    local t0=$SECONDS pid
+    serve stubborn -- bash -c 'trap "" TERM INT; while :; do sleep 0.1; done'
+    pid=$(server_pid stubborn)
+    stop stubborn KILL
+    ! alive "$pid" || { fail "pid $pid still running"; return; }
+    [ $((SECONDS - t0)) -lt 5 ] || fail "took $((SECONDS - t0)) s, not at once"
+}
+run_case "stop NAME KILL: killed at once (kill -9), whatever its own signal" killed_at_once
+
 redis_answers() {
     command -v redis-server >/dev/null || { cannot "redis-server is not installed"; return; }
     local port
