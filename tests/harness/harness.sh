@@ -8,7 +8,8 @@
 #                                the one place a server is started: in the
 #                                background, output to $work/NAME.log, its pid
 #                                recorded ($(server_pid NAME))
-#   stop NAME [SIGNAL]           the one place it is stopped: by that pid, reaped,
+#   stop NAME [SIGNAL]           the one place it is stopped: by that pid, with
+#                                its own signal or SIGNAL (KILL: kill -9), reaped,
 #                                SIGKILL after the grace (15 s)
 #   freeze NAME / thaw           SIGSTOP a server and its children / SIGCONT them
 #   serve_postgres, serve_gunicorn, serve_uvicorn, serve_nginx, serve_redis,
@@ -25,7 +26,8 @@
 #                                any failure
 #
 # A case that cannot run says so on its own `skip -` line; the totals count it.
-# HARNESS_KEEP=1 keeps the work directory.
+# HARNESS_KEEP=1 keeps the work directory. tests/harness/selftest.sh checks
+# the harness itself (make test-e2e runs it first).
 
 harness_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$harness_dir/../.." && pwd)
