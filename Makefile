@@ -89,6 +89,7 @@ test-reliability: static deps-test
 		$(CARGO) test --locked --features tls --test deadlines -- --include-ignored --test-threads=1
 
 test-e2e: static deps-e2e
+	bash tests/harness/selftest.sh
 	bash tests/e2e/run.sh
 
 test-dist: test-qemu image repro

@@ -2,12 +2,13 @@
 # make test-docker: the probe under a real Docker Engine (README, "Tested in").
 #
 # Starts its own dockerd (Debian's docker.io) as root inside a network
-# namespace that this script creates, so every bridge Docker makes (the default
-# one, Compose's, Swarm's) exists only there and no packet can leave the
-# machine; its socket, data root and exec root are under a temporary directory,
-# and it is stopped by its pid at the end, whatever happens. With
-# HEALTHPROBE_DOCKER_HOST=unix:///PATH it uses an engine that already answers
-# instead (Swarm then needs that engine not to be in a swarm already).
+# namespace of its own (tests/harness/harness.sh, serve_dockerd), so every
+# bridge Docker makes (the default one, Compose's, Swarm's) exists only there
+# and no packet can leave the machine; its socket, data root and exec root are
+# under the work directory, and it is stopped by its pid at the end, whatever
+# happens. With HEALTHPROBE_DOCKER_HOST=unix:///PATH it uses an engine that
+# already answers instead (Swarm then needs that engine not to be in a swarm
+# already).
 #
 # No registry is used: every image is built here, from
 #   - the static probe (dist/, `make static`) and the OCI archive (`make image`);
@@ -16,65 +17,49 @@
 #   - Python wheels downloaded on the host into a cached wheelhouse and
 #     installed in the builds with pip --no-index.
 # Cache: $HEALTHPROBE_CACHE (default /var/cache/healthprobe).
-# HEALTHPROBE_DOCKER_CASES="4 7" runs only those cases; HEALTHPROBE_DOCKER_DEBUG=1
-# traces the clean-up with times.
+# HEALTHPROBE_DOCKER_CASES="4 7" runs only those groups of cases (3 needs 2);
+# HEALTHPROBE_DOCKER_DEBUG=1 traces the clean-up with times.
 # Prints one line per case and `N passed, N failed`; exits 1 if any failed.
 set -uo pipefail
 # Read whole before it runs: an edit of this file cannot change a run under way.
 {
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/harness/harness.sh
+source "$here/../harness/harness.sh"
 cache=${HEALTHPROBE_CACHE:-/var/cache/healthprobe}
 export HEALTHPROBE_CACHE=$cache
 bin=${HEALTHPROBE_BIN:-$repo/dist/healthprobe-linux-amd64}
 oci=${HEALTHPROBE_OCI:-$repo/dist/healthprobe-oci.tar}
+dockerfile=$(deployment_example dockerfile)
 health_py="python3 $here/health.py"
 started=$(date +%s)
 
-die() { echo "test-docker: $*" >&2; exit 1; }
-note() { echo "# $*"; }
-
-passed=0 failed=0 skipped=0
-ok() { echo "ok - $*"; passed=$((passed + 1)); }
-not_ok() { echo "not ok - $*"; failed=$((failed + 1)); }
-skip() { echo "skip - $*"; skipped=$((skipped + 1)); }
-
-[ "$(id -u)" = 0 ] || die "needs root: it starts dockerd and runs debootstrap"
-[ -x "$bin" ] || die "no static probe at $bin: run make static-http first"
+[ "$(id -u)" = 0 ] || harness_die "needs root: it starts dockerd and runs debootstrap"
+[ -x "$bin" ] || harness_die "no static probe at $bin: run make static-http first"
 
 # --- what the suite needs, installed when missing -----------------------------
-bash "$repo/build/install-deps.sh" docker >&2 || die "could not install what the Docker tests need (build/install-deps.sh docker)"
+bash "$repo/build/install-deps.sh" docker >&2 || harness_die "could not install what the Docker tests need (build/install-deps.sh docker)"
 
-tmp=$(mktemp -d /tmp/hp-docker.XXXXXX)
+harness_begin
+tmp=$work
 export DOCKER_CONFIG=$tmp/config
 mkdir -p "$DOCKER_CONFIG/cli-plugins"
-dockerd_pid= netns_pid= swarm= compose_project=
+swarm= compose_project= compose_files=()
 
-cleanup() {
+# What the engine holds for the tests goes before the engine itself stops.
+docker_cleanup() {
     set +e
     [ -n "${HEALTHPROBE_DOCKER_DEBUG:-}" ] && set -x && PS4='+ $(date +%T.%N | cut -c1-12) '
     if [ -n "$compose_project" ]; then
         docker-compose -p "$compose_project" "${compose_files[@]}" down -v --remove-orphans >/dev/null 2>&1
     fi
     [ -n "$swarm" ] && docker swarm leave --force >/dev/null 2>&1
+    local ids
     ids=$(docker ps -aq --filter label=healthprobe-test 2>/dev/null)
     [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
-    if [ -n "$dockerd_pid" ] && kill -0 "$dockerd_pid" 2>/dev/null; then
-        kill -TERM "$dockerd_pid"
-        for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
-        kill -0 "$dockerd_pid" 2>/dev/null && kill -KILL "$dockerd_pid"
-    fi
-    if [ -n "$netns_pid" ]; then
-        kill -0 "$netns_pid" 2>/dev/null && kill -KILL "$netns_pid"
-        wait "$netns_pid" 2>/dev/null
-    fi
-    # Mounts the engine left (network namespaces under the exec root).
-    grep -o " $tmp/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
-    rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_exit docker_cleanup
 
 # --- the engine ---------------------------------------------------------------
 # buildx (Debian's docker-buildx, from a cached Debian root): BuildKit builds
@@ -82,17 +67,16 @@ trap 'exit 130' INT TERM
 # One Debian root for every service image, and the source of buildx.
 services_packages=(busybox-static curl docker-buildx nginx-light postgresql)
 services_root=$(bash "$repo/tests/images/debian-root.sh" "${services_packages[@]}") \
-    || die "could not build the Debian root for buildx and the service images (see above)"
-buildx_root=$services_root
-tar -xOf "$buildx_root" ./usr/libexec/docker/cli-plugins/docker-buildx >"$DOCKER_CONFIG/cli-plugins/docker-buildx" \
+    || harness_die "could not build the Debian root for buildx and the service images (see above)"
+tar -xOf "$services_root" ./usr/libexec/docker/cli-plugins/docker-buildx >"$DOCKER_CONFIG/cli-plugins/docker-buildx" \
     && chmod +x "$DOCKER_CONFIG/cli-plugins/docker-buildx" \
-    || die "no docker-buildx in $buildx_root"
+    || harness_die "no docker-buildx in $services_root"
 export DOCKER_BUILDKIT=1 BUILDX_NO_DEFAULT_ATTESTATIONS=1
 
 own_engine=
 if [ -n "${HEALTHPROBE_DOCKER_HOST:-}" ]; then
     export DOCKER_HOST=$HEALTHPROBE_DOCKER_HOST
-    docker version >/dev/null 2>&1 || die "no engine answers at $DOCKER_HOST"
+    docker version >/dev/null 2>&1 || harness_die "no engine answers at $DOCKER_HOST"
 else
     own_engine=1
     export DOCKER_HOST=unix://$tmp/docker.sock
@@ -104,28 +88,14 @@ else
         # The data root in memory: built on and removed in no time (about 2 GB
         # at the peak); on disk when tmpfs cannot be mounted.
         mkdir -p "$tmp/data" && mount -t tmpfs -o size=8g,mode=0700 hp-docker-data "$tmp/data" 2>/dev/null
-        cat >"$tmp/dockerd.sh" <<EOF
-ip link set lo up || exit 1
-exec dockerd --data-root '$tmp/data' --exec-root '$tmp/exec' -H 'unix://$tmp/docker.sock' \
-    --pidfile '$tmp/dockerd.pid' --storage-driver=$driver --iptables=false --ip6tables=false
-EOF
-        unshare --net --fork bash "$tmp/dockerd.sh" >"$tmp/dockerd.log" 2>&1 </dev/null &
-        netns_pid=$!
-        for _ in $(seq 1 150); do
-            docker version >/dev/null 2>&1 && break
-            kill -0 "$netns_pid" 2>/dev/null || break
-            sleep 0.2
-        done
-        docker version >/dev/null 2>&1 && break
+        serve_dockerd dockerd "$tmp" "$driver"
+        wait_ready http --pid "$(server_pid dockerd)" --unix "$tmp/docker.sock" --path /_ping 2>/dev/null \
+            && docker version >/dev/null 2>&1 && break
         note "dockerd --storage-driver=$driver did not start: $(grep -m1 -iE 'level=(fatal|error)|failed' "$tmp/dockerd.log" || tail -n1 "$tmp/dockerd.log")"
-        [ -s "$tmp/dockerd.pid" ] && kill -KILL "$(cat "$tmp/dockerd.pid")" 2>/dev/null
-        kill -KILL "$netns_pid" 2>/dev/null
-        wait "$netns_pid" 2>/dev/null
-        netns_pid=
+        stop dockerd
     done
     docker version >/dev/null 2>&1 \
-        || die "no Docker engine could be started (dockerd from Debian's docker.io; see the lines above; log $tmp/dockerd.log)"
-    dockerd_pid=$(cat "$tmp/dockerd.pid")
+        || harness_die "no Docker engine could be started (dockerd from Debian's docker.io; see the lines above; log $tmp/dockerd.log)"
 fi
 engine=$(docker version -f '{{.Server.Version}} (API {{.Server.APIVersion}}, client {{.Client.Version}} negotiated {{.Client.APIVersion}})')
 note "engine: dockerd $engine, storage $(docker info -f '{{.Driver}}')"
@@ -145,9 +115,9 @@ import_root() { # import_root TAG [EXTRA_PACKAGE...]
     local tag=$1 tarball
     shift
     tarball=$(bash "$repo/tests/images/debian-root.sh" "$@") \
-        || die "base image $tag: the Debian root could not be built (see above)"
+        || harness_die "base image $tag: the Debian root could not be built (see above)"
     docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        "$tarball" "$tag" >/dev/null || die "base image $tag: docker import of $tarball failed"
+        "$tarball" "$tag" >/dev/null || harness_die "base image $tag: docker import of $tarball failed"
 }
 
 # Wheels for the images, for CPython 3.13 on x86_64 glibc, downloaded once.
@@ -170,27 +140,27 @@ wheelhouse() { # wheelhouse REQUIREMENTS... -> prints the directory
 
 note "building images (Debian trixie roots, wheelhouse, probe and app stages)"
 import_root hp-test/debian
-wheels=$(wheelhouse "$repo/examples/django/requirements.txt") || die "pip download of the app's wheels failed"
+wheels=$(wheelhouse "$django_app/requirements.txt") || harness_die "pip download of the app's wheels failed"
 
 # The stand-in for python:3.12-slim: python and pip on PATH (a venv), pip
 # pointed at the wheelhouse and never at an index.
 python_image() { # python_image TAG BASE
     local ctx=$tmp/python-ctx
     rm -rf "$ctx" && mkdir -p "$ctx" && cp -r "$wheels" "$ctx/wheelhouse"
-    cat >"$ctx/Dockerfile" <<'EOF'
+    cat >"$ctx/Dockerfile" <<'EOT'
 ARG BASE
 FROM ${BASE}
 RUN python3 -m venv /opt/venv
 COPY wheelhouse /wheelhouse
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse PIP_DISABLE_PIP_VERSION_CHECK=1
-EOF
+EOT
     build -t "$1" --build-arg BASE="$2" "$ctx"
 }
-python_image hp-test/python hp-test/debian || die "base image hp-test/python could not be built"
+python_image hp-test/python hp-test/debian || harness_die "base image hp-test/python could not be built"
 
-example_args=(-f "$repo/Dockerfile.example" --build-arg PROBE_FROM=dist --build-arg PYTHON_IMAGE=hp-test/python)
-build "${example_args[@]}" --target probe -t hp-test/probe "$repo" || die "the probe stage of Dockerfile.example did not build"
+example_args=(-f "$dockerfile" --build-arg PROBE_FROM=dist --build-arg PYTHON_IMAGE=hp-test/python)
+build "${example_args[@]}" --target probe -t hp-test/probe "$repo" || harness_die "the probe stage of Dockerfile.example did not build"
 t0=$(date +%s.%N)
 build "${example_args[@]}" --target app -t hp-test/app "$repo" && app_built=1 || app_built=
 app_build_seconds=$(python3 -c "import time; print(round(time.time() - $t0, 1))")
@@ -219,97 +189,104 @@ wait_status() {
 fast=(--health-interval=1s --health-start-period=10s)
 
 # --- 1. the probe stage in front of a static server ------------------------------
-case1() {
-    local name="probe stage: FROM scratch image with busybox httpd goes starting -> healthy, exit codes in inspect"
+probe_stage() {
     local ctx=$tmp/static-ctx
     mkdir -p "$ctx/www" && echo ok >"$ctx/www/healthz"
     tar -xOf "$services_root" ./usr/bin/busybox >"$ctx/busybox" && chmod +x "$ctx/busybox" \
-        || { not_ok "$name (no static busybox in the services root)"; return; }
-    cat >"$ctx/Dockerfile" <<'EOF'
+        || { fail "no static busybox in the services root"; return; }
+    cat >"$ctx/Dockerfile" <<'EOT'
 FROM hp-test/probe
 COPY busybox /busybox
 COPY www /www
 ENTRYPOINT ["/busybox", "httpd", "-f", "-p", "8000", "-h", "/www"]
-EOF
-    build -t hp-test/static "$ctx" || { not_ok "$name (build failed)"; return; }
+EOT
+    build -t hp-test/static "$ctx" || { fail "build failed"; return; }
     local test
     test=$(docker image inspect hp-test/static | $health_py test)
     [ "$test" = '["CMD", "/healthprobe", "--timeout", "2s", "http://localhost:8000/healthz"]' ] \
-        || { not_ok "$name (HEALTHCHECK not the file's: $test)"; return; }
-    run_c hp-static --network none "${fast[@]}" hp-test/static || { not_ok "$name (run failed)"; return; }
-    local first
+        || { fail "HEALTHCHECK not the file's: $test"; return; }
+    run_c hp-static --network none "${fast[@]}" hp-test/static || { fail "run failed"; return; }
+    local first codes
     first=$(status_of hp-static)
-    if [ "$first" != starting ]; then not_ok "$name (first status $first, not starting)"; return; fi
-    if ! wait_status hp-static healthy 20; then not_ok "$name (not healthy in 20 s: $(last_of hp-static))"; return; fi
-    local codes
+    [ "$first" = starting ] || { fail "first status $first, not starting"; return; }
+    wait_status hp-static healthy 20 || { fail "not healthy in 20 s: $(last_of hp-static)"; return; }
     codes=$(docker inspect hp-static | $health_py codes)
-    case " $codes" in *" 0"*) ok "$name (exit codes: $codes)" ;; *) not_ok "$name (exit codes: $codes)" ;; esac
     docker rm -f hp-static >/dev/null
+    case " $codes" in *" 0"*) pass "exit codes: $codes" ;; *) fail "exit codes: $codes" ;; esac
 }
 
 # --- 2, 3. the app stage ---------------------------------------------------------
-case2() {
-    local name="app stage: builds offline on the local Debian base, Gunicorn as nobody, HEALTHCHECK as written -> healthy"
-    [ -n "$app_built" ] || { not_ok "$name (build failed)"; return; }
+app_stage() {
+    [ -n "$app_built" ] || { fail "build failed"; return; }
     local test user
     test=$(docker image inspect hp-test/app | $health_py test)
     [ "$test" = '["CMD", "/usr/local/bin/healthprobe", "--timeout", "2s", "/healthz"]' ] \
-        || { not_ok "$name (HEALTHCHECK not the file's: $test)"; return; }
+        || { fail "HEALTHCHECK not the file's: $test"; return; }
     run_c hp-app --network none "${fast[@]}" \
         -v "$here/healthsite_fault.py:/app/healthsite_fault.py:ro" -e DJANGO_SETTINGS_MODULE=healthsite_fault \
-        hp-test/app || { not_ok "$name (run failed)"; return; }
-    if ! wait_status hp-app healthy 30; then
-        not_ok "$name (not healthy in 30 s: $(last_of hp-app); $(docker logs hp-app 2>&1 | tail -n 2 | tr '\n' ' '))"
-        return
-    fi
+        hp-test/app || { fail "run failed"; return; }
+    wait_status hp-app healthy 30 \
+        || { fail "not healthy in 30 s: $(last_of hp-app); $(docker logs hp-app 2>&1 | tail -n 2 | tr '\n' ' ')"; return; }
     user=$(docker top hp-app -eo pid,user,args | awk '/gunicorn/ {print $2}' | sort -u | paste -sd, -)
-    [ "$user" = nobody ] || [ "$user" = 65534 ] || { not_ok "$name (gunicorn runs as $user)"; return; }
-    ok "$name (built in ${app_build_seconds}s)"
+    [ "$user" = nobody ] || [ "$user" = 65534 ] || { fail "gunicorn runs as $user"; return; }
+    pass "built in ${app_build_seconds}s"
 }
 
-case3() {
-    local name="app stage: healthy -> unhealthy -> healthy with the probe's own lines in .State.Health.Log"
-    [ "$(status_of hp-app)" = healthy ] || { not_ok "$name (app not healthy to begin with)"; return; }
+app_transitions() {
+    [ "$(status_of hp-app)" = healthy ] || { fail "app not healthy to begin with"; return; }
     local pids line1 line2
     pids=$(docker top hp-app -eo pid,args | awk '/gunicorn/ {print $1}')
     kill -STOP $pids
-    if ! wait_status hp-app unhealthy 30; then kill -CONT $pids; not_ok "$name (SIGSTOP: not unhealthy: $(last_of hp-app))"; return; fi
+    if ! wait_status hp-app unhealthy 30; then kill -CONT $pids; fail "SIGSTOP: not unhealthy: $(last_of hp-app)"; return; fi
     line1=$(last_of hp-app)
     kill -CONT $pids
     case "$line1" in
         1$'\t'*"no complete response headers within 2s (timeout)"*) ;;
-        *) not_ok "$name (SIGSTOP: the log says '$line1', not the probe's timeout line)"; return ;;
+        *) fail "SIGSTOP: the log says '$line1', not the probe's timeout line"; return ;;
     esac
-    if ! wait_status hp-app healthy 30; then not_ok "$name (SIGCONT: not healthy again: $(last_of hp-app))"; return; fi
+    wait_status hp-app healthy 30 || { fail "SIGCONT: not healthy again: $(last_of hp-app)"; return; }
     docker exec hp-app touch /tmp/healthsite-fail-500
-    if ! wait_status hp-app unhealthy 30; then not_ok "$name (500: not unhealthy: $(last_of hp-app))"; return; fi
+    wait_status hp-app unhealthy 30 || { fail "500: not unhealthy: $(last_of hp-app)"; return; }
     line2=$(last_of hp-app)
     docker exec hp-app rm -f /tmp/healthsite-fail-500
     case "$line2" in
         1$'\t'*"500 Internal Server Error"*) ;;
-        *) not_ok "$name (500: the log says '$line2')"; return ;;
+        *) fail "500: the log says '$line2'"; return ;;
     esac
-    if ! wait_status hp-app healthy 30; then not_ok "$name (500 cleared: not healthy again: $(last_of hp-app))"; return; fi
-    ok "$name (SIGSTOP: '$(cut -f2 <<<"$line1")'; 500: '$(cut -f2 <<<"$line2")'; SIGCONT and fix: healthy)"
+    wait_status hp-app healthy 30 || { fail "500 cleared: not healthy again: $(last_of hp-app)"; return; }
+    pass "SIGSTOP: '$(cut -f2 <<<"$line1")'; 500: '$(cut -f2 <<<"$line2")'; SIGCONT and fix: healthy"
+}
+
+# --- 4. localhost where IPv6 is off ---------------------------------------------------
+ipv6_off_net=(--network bridge) ipv6_off_where="Docker's default bridge"
+if [ -z "$own_engine" ]; then
+    # Not our engine: no bridge of another's engine is used; lo alone, IPv6 off.
+    ipv6_off_net=(--network none --sysctl net.ipv6.conf.all.disable_ipv6=1 --sysctl net.ipv6.conf.lo.disable_ipv6=1)
+    ipv6_off_where="--network none with IPv6 off"
+fi
+localhost_ipv6_off() {
+    local v6 out rc
+    v6=$(docker run --rm --label healthprobe-test "${ipv6_off_net[@]}" --entrypoint cat hp-test/debian /proc/net/if_inet6 2>&1)
+    [ -z "$v6" ] || { fail "the container has IPv6 addresses: $v6"; return; }
+    out=$(docker run --rm --label healthprobe-test "${ipv6_off_net[@]}" hp-test/probe --timeout 2s http://localhost:9/healthz 2>&1)
+    rc=$?
+    case "$rc $out" in
+        "1 "*"connection refused: nothing is listening on 127.0.0.1:9"*) pass "'$out'" ;;
+        *) fail "exit $rc: '$out'" ;;
+    esac
 }
 
 # --- 5. the OCI archive of make image ------------------------------------------------
-case5() {
-    local name="OCI archive (make image): skopeo copy oci-archive: -> docker-daemon:, COPY --from= it in FROM scratch, HEALTHCHECK passes"
-    if [ ! -f "$oci" ]; then
-        skip "$name: no $oci (make image builds it)"
-        return
-    fi
+oci_archive() {
+    [ -f "$oci" ] || { cannot "no $oci (make image builds it)"; return; }
     local sock=${DOCKER_HOST#unix://}
-    if ! skopeo copy --quiet --override-arch amd64 --override-os linux "oci-archive:$oci" \
-            "docker-daemon:hp-test/oci:latest" --dest-daemon-host "unix://$sock" >"$tmp/skopeo.log" 2>&1; then
-        not_ok "$name (skopeo copy failed: $(tail -n1 "$tmp/skopeo.log"))"
-        return
-    fi
+    skopeo copy --quiet --override-arch amd64 --override-os linux "oci-archive:$oci" \
+        "docker-daemon:hp-test/oci:latest" --dest-daemon-host "unix://$sock" >"$tmp/skopeo.log" 2>&1 \
+        || { fail "skopeo copy failed: $(tail -n1 "$tmp/skopeo.log")"; return; }
     local ctx=$tmp/oci-ctx
     mkdir -p "$ctx/www" && echo ok >"$ctx/www/healthz"
     tar -xOf "$services_root" ./usr/bin/busybox >"$ctx/busybox" && chmod +x "$ctx/busybox"
-    cat >"$ctx/Dockerfile" <<'EOF'
+    cat >"$ctx/Dockerfile" <<'EOT'
 FROM hp-test/oci AS probe
 FROM scratch
 COPY --from=probe /healthprobe /usr/local/bin/healthprobe
@@ -317,31 +294,11 @@ COPY busybox /busybox
 COPY www /www
 HEALTHCHECK --interval=1s --timeout=5s --retries=3 CMD ["/usr/local/bin/healthprobe", "--timeout", "2s", "http://localhost:8000/healthz"]
 ENTRYPOINT ["/busybox", "httpd", "-f", "-p", "8000", "-h", "/www"]
-EOF
-    build -t hp-test/oci-user "$ctx" || { not_ok "$name (build failed)"; return; }
-    run_c hp-oci --network none hp-test/oci-user || { not_ok "$name (run failed)"; return; }
-    if wait_status hp-oci healthy 20; then ok "$name"; else not_ok "$name (not healthy: $(last_of hp-oci))"; fi
+EOT
+    build -t hp-test/oci-user "$ctx" || { fail "build failed"; return; }
+    run_c hp-oci --network none hp-test/oci-user || { fail "run failed"; return; }
+    if wait_status hp-oci healthy 20; then pass; else fail "not healthy: $(last_of hp-oci)"; fi
     docker rm -f hp-oci >/dev/null
-}
-
-# --- 4. localhost where IPv6 is off ---------------------------------------------------
-case4() {
-    local net=(--network bridge) where="Docker's default bridge"
-    if [ -z "$own_engine" ]; then
-        # Not our engine: no bridge of another's engine is used; lo alone, IPv6 off.
-        net=(--network none --sysctl net.ipv6.conf.all.disable_ipv6=1 --sysctl net.ipv6.conf.lo.disable_ipv6=1)
-        where="--network none with IPv6 off"
-    fi
-    local name="$where, IPv6 off: the localhost probe of a port nobody listens on says refused on 127.0.0.1"
-    local v6 out rc
-    v6=$(docker run --rm --label healthprobe-test "${net[@]}" --entrypoint cat hp-test/debian /proc/net/if_inet6 2>&1)
-    if [ -n "$v6" ]; then not_ok "$name (the container has IPv6 addresses: $v6)"; return; fi
-    out=$(docker run --rm --label healthprobe-test "${net[@]}" hp-test/probe --timeout 2s http://localhost:9/healthz 2>&1)
-    rc=$?
-    case "$rc $out" in
-        "1 "*"connection refused: nothing is listening on 127.0.0.1:9"*) ok "$name ('$out')" ;;
-        *) not_ok "$name (exit $rc: '$out')" ;;
-    esac
 }
 
 # --- 6. Compose ---------------------------------------------------------------------------
@@ -363,49 +320,45 @@ print(next((e["End"] for e in log if e["ExitCode"] == 0), ""))'
 }
 # is_before A B: RFC 3339 times, A earlier than B (nanoseconds kept).
 is_before() { [ -n "$1" ] && [ -n "$2" ] && [[ "$(date -d "$1" +%s%N)" -lt "$(date -d "$2" +%s%N)" ]]; }
+compose() { docker-compose -p "$compose_project" "${compose_files[@]}" "$@"; }
 
-case6() {
-    local name="Compose: examples/compose.yaml (images overridden only): web healthy after db, proxy after web"
-    local name2="Compose: db stopped: web's /readyz check goes unhealthy while /healthz in the same container stays healthy"
-    if ! service_images; then not_ok "$name (service images did not build)"; skip "$name2: no Compose run"; return; fi
-    compose_files=(-f "$repo/examples/compose.yaml" -f "$here/compose.test.yaml")
+compose_web=   # web's container, once Compose is up
+compose_gating() {
+    service_images || { fail "service images did not build"; return; }
+    compose_files=(-f "$(deployment_example compose)" -f "$here/compose.test.yaml")
     compose_project=hptest
     local up=$tmp/compose-up.log
-    if ! docker-compose -p "$compose_project" "${compose_files[@]}" up -d >"$up" 2>&1; then
-        not_ok "$name (docker-compose up failed: $(tail -n 2 "$up" | tr '\n' ' '))"
-        skip "$name2: no Compose run"
-        return
-    fi
-    local db web proxy
-    db=$(docker-compose -p "$compose_project" "${compose_files[@]}" ps -q db)
-    web=$(docker-compose -p "$compose_project" "${compose_files[@]}" ps -q web)
-    proxy=$(docker-compose -p "$compose_project" "${compose_files[@]}" ps -q proxy)
-    local db_ok web_ok
+    compose up -d >"$up" 2>&1 || { fail "docker-compose up failed: $(tail -n 2 "$up" | tr '\n' ' ')"; return; }
+    local db web proxy db_ok web_ok
+    db=$(compose ps -q db) web=$(compose ps -q web) proxy=$(compose ps -q proxy)
+    compose_web=$web
     wait_status "$web" healthy 60
     db_ok=$(first_healthy "$db")
     web_ok=$(first_healthy "$web")
     if [ "$(status_of "$web")" != healthy ]; then
-        not_ok "$name (web is $(status_of "$web"): $(last_of "$web"))"
+        fail "web is $(status_of "$web"): $(last_of "$web")"
     elif ! is_before "$db_ok" "$(started_at "$web")"; then
-        not_ok "$name (web started at $(started_at "$web"), before db was healthy at $db_ok)"
+        fail "web started at $(started_at "$web"), before db was healthy at $db_ok"
     elif ! is_before "$web_ok" "$(started_at "$proxy")"; then
-        not_ok "$name (proxy started at $(started_at "$proxy"), before web was healthy at $web_ok)"
+        fail "proxy started at $(started_at "$proxy"), before web was healthy at $web_ok"
     elif ! docker exec "$proxy" true 2>/dev/null; then
-        not_ok "$name (proxy is not running)"
+        fail "proxy is not running"
     else
-        ok "$name (db healthy $db_ok; web started $(started_at "$web"), healthy $web_ok; proxy started $(started_at "$proxy"))"
+        pass "db healthy $db_ok; web started $(started_at "$web"), healthy $web_ok; proxy started $(started_at "$proxy")"
     fi
+}
 
+compose_db_stopped() {
+    local web=$compose_web
+    [ -n "$web" ] || { cannot "no Compose run"; return; }
     # The image's own HEALTHCHECK command (liveness), run in the same container.
     local liveness
     mapfile -t liveness < <(docker image inspect hp-test/app | python3 -c '
 import json, sys
 print("\n".join(json.load(sys.stdin)[0]["Config"]["Healthcheck"]["Test"][1:]))')
-    docker-compose -p "$compose_project" "${compose_files[@]}" stop db >/dev/null 2>&1
-    if ! wait_status "$web" unhealthy 60; then
-        not_ok "$name2 (web is still $(status_of "$web") with the db stopped: $(last_of "$web"))"
-        return
-    fi
+    compose stop db >/dev/null 2>&1
+    wait_status "$web" unhealthy 60 \
+        || { fail "web is still $(status_of "$web") with the db stopped: $(last_of "$web")"; return; }
     local line out rc
     line=$(last_of "$web")
     out=$(docker exec "$web" "${liveness[@]}" 2>&1)
@@ -415,14 +368,20 @@ print("\n".join(json.load(sys.stdin)[0]["Config"]["Healthcheck"]["Test"][1:]))')
     case "$line" in
         1$'\t'*"/readyz: 503 Service Unavailable"*) ;;
         1$'\t'*"/readyz: connected, but no complete response headers within 2s (timeout)"*) ;;
-        *) not_ok "$name2 (the readiness log says '$line')"; return ;;
+        *) fail "the readiness log says '$line'"; return ;;
     esac
     if [ "$rc" = 0 ]; then
-        ok "$name2 (readiness: '$(cut -f2 <<<"$line")'; liveness ${liveness[*]}: exit 0)"
+        pass "readiness: '$(cut -f2 <<<"$line")'; liveness ${liveness[*]}: exit 0"
     else
-        not_ok "$name2 (liveness ${liveness[*]} exit $rc: $out)"
+        fail "liveness ${liveness[*]} exit $rc: $out"
     fi
-    docker-compose -p "$compose_project" "${compose_files[@]}" down -v --remove-orphans >/dev/null 2>&1
+}
+
+compose_cases() {
+    run_case "Compose: examples/compose.yaml (images overridden only): web healthy after db, proxy after web" compose_gating
+    run_case "Compose: db stopped: web's /readyz check goes unhealthy while /healthz in the same container stays healthy" \
+        compose_db_stopped
+    [ -z "$compose_project" ] || compose down -v --remove-orphans >/dev/null 2>&1
     compose_project=
 }
 
@@ -455,27 +414,26 @@ svc_lines_of() {
         docker inspect "$c" | $health_py outputs
     done
 }
+until_healthy_task() { # until_healthy_task SECONDS: the healthy task's container, once there is one
+    local deadline=$(($(date +%s) + $1)) c
+    until c=$(svc_healthy_container) || [ "$(date +%s)" -gt "$deadline" ]; do sleep 1; done
+    [ -n "$c" ] && echo "$c"
+}
 
-case7() {
-    local n1="Swarm: a service with the probe as HEALTHCHECK runs healthy"
-    local n2="Swarm: an update to an image whose /healthz is a 404 is rolled back"
-    local n3="Swarm: an update to an image whose /healthz is an APPEND_SLASH redirect is rolled back"
-    local n4="Swarm: an update to a good image completes"
-    local n5="Swarm: a task that turns unhealthy is replaced"
-    local ctx=$tmp/swarm-ctx
+swarm_up=        # the service ran healthy
+swarm_task=      # the healthy task after the good update
+swarm_service_healthy() {
+    local ctx=$tmp/swarm-ctx first
     mkdir -p "$ctx" && cp "$here/healthsite_fault.py" "$ctx/"
     printf 'FROM hp-test/app\nCOPY healthsite_fault.py /app/\nENV DJANGO_SETTINGS_MODULE=healthsite_fault PORT=8100\n' >"$ctx/Dockerfile"
     build -t hp-test/swarm:good "$ctx" \
         && printf 'FROM hp-test/swarm:good\nENV HEALTHSITE_FAULT=404\n' | build -t hp-test/swarm:404 - \
         && printf 'FROM hp-test/swarm:good\nENV HEALTHSITE_FAULT=slash\n' | build -t hp-test/swarm:slash - \
         && printf 'FROM hp-test/swarm:good\nLABEL release=2\n' | build -t hp-test/swarm:good2 - \
-        || { not_ok "$n1 (images did not build)"; return; }
-    if [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" = active ]; then
-        skip "$n1: the engine is already in a swarm"
-        return
-    fi
+        || { fail "images did not build"; return; }
+    [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" != active ] || { cannot "the engine is already in a swarm"; return; }
     docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >"$tmp/swarm.log" 2>&1 \
-        || { not_ok "$n1 (docker swarm init failed: $(tail -n1 "$tmp/swarm.log"))"; return; }
+        || { fail "docker swarm init failed: $(tail -n1 "$tmp/swarm.log")"; return; }
     swarm=1
     # Host networking of the engine's own namespace: no overlay network needed.
     # The probe's command, timeout and retries are the image's; only the
@@ -486,122 +444,120 @@ case7() {
         --update-failure-action rollback --update-monitor 15s --update-max-failure-ratio 0 \
         --update-order stop-first --rollback-monitor 5s --restart-delay 1s \
         hp-test/swarm:good >"$tmp/swarm.log" 2>&1 \
-        || { not_ok "$n1 (service create failed: $(tail -n1 "$tmp/swarm.log"))"; return; }
-    local deadline=$(($(date +%s) + 60)) first
-    until first=$(svc_healthy_container) || [ "$(date +%s)" -gt "$deadline" ]; do sleep 1; done
-    [ -n "$first" ] || { not_ok "$n1 (no healthy task in 60 s: $(docker service ps --no-trunc --format '{{.CurrentState}} {{.Error}}' "$svc" | head -n 2 | tr '\n' ' '))"; return; }
-    ok "$n1 (image hp-test/swarm:good)"
+        || { fail "service create failed: $(tail -n1 "$tmp/swarm.log")"; return; }
+    first=$(until_healthy_task 60) \
+        || { fail "no healthy task in 60 s: $(docker service ps --no-trunc --format '{{.CurrentState}} {{.Error}}' "$svc" | head -n 2 | tr '\n' ' ')"; return; }
+    swarm_up=1
+    pass "image hp-test/swarm:good"
+}
 
-    local tag expect label
-    for tag in 404 slash; do
-        if [ "$tag" = 404 ]; then expect="404 Not Found" label=$n2; else expect="APPEND_SLASH" label=$n3; fi
-        docker service update -d --quiet --no-resolve-image --image "hp-test/swarm:$tag" "$svc" >/dev/null 2>&1
-        if ! wait_svc_state 120 rollback_completed paused rollback_paused completed; then
-            not_ok "$label (update state after 120 s: $(svc_state))"
-            continue
-        fi
-        local state image line
-        state=$(svc_state) image=$(svc_image)
-        line=$(svc_lines_of "hp-test/swarm:$tag" | grep -m1 -F "$expect")
-        if [ "$state" != rollback_completed ] || [ "${image%%@*}" != hp-test/swarm:good ]; then
-            not_ok "$label (update state $state, service image $image)"
-        elif [ -z "$line" ]; then
-            not_ok "$label (no '$expect' in the failed task's health log: $(svc_lines_of "hp-test/swarm:$tag" | tail -n1))"
-        else
-            deadline=$(($(date +%s) + 60))
-            until svc_healthy_container >/dev/null || [ "$(date +%s)" -gt "$deadline" ]; do sleep 1; done
-            if svc_healthy_container >/dev/null; then
-                ok "$label (rollback_completed; the failed task's log: '$line')"
-            else
-                not_ok "$label (rolled back, but no healthy task after it)"
-            fi
-        fi
-    done
+swarm_rolled_back() { # swarm_rolled_back TAG EXPECT: an update to hp-test/swarm:TAG fails on EXPECT and is rolled back
+    local tag=$1 expect=$2 state image line
+    [ -n "$swarm_up" ] || { cannot "no healthy service to update"; return; }
+    docker service update -d --quiet --no-resolve-image --image "hp-test/swarm:$tag" "$svc" >/dev/null 2>&1
+    wait_svc_state 120 rollback_completed paused rollback_paused completed \
+        || { fail "update state after 120 s: $(svc_state)"; return; }
+    state=$(svc_state) image=$(svc_image)
+    line=$(svc_lines_of "hp-test/swarm:$tag" | grep -m1 -F "$expect")
+    if [ "$state" != rollback_completed ] || [ "${image%%@*}" != hp-test/swarm:good ]; then
+        fail "update state $state, service image $image"
+    elif [ -z "$line" ]; then
+        fail "no '$expect' in the failed task's health log: $(svc_lines_of "hp-test/swarm:$tag" | tail -n1)"
+    elif until_healthy_task 60 >/dev/null; then
+        pass "rollback_completed; the failed task's log: '$line'"
+    else
+        fail "rolled back, but no healthy task after it"
+    fi
+}
 
+swarm_updated() {
+    [ -n "$swarm_up" ] || { cannot "no healthy service to update"; return; }
     docker service update -d --quiet --no-resolve-image --image hp-test/swarm:good2 "$svc" >/dev/null 2>&1
-    local c2=
     if wait_svc_state 120 completed rollback_completed paused rollback_paused && [ "$(svc_state)" = completed ]; then
-        deadline=$(($(date +%s) + 30))
-        until c2=$(svc_healthy_container) || [ "$(date +%s)" -gt "$deadline" ]; do sleep 1; done
-        if [ -n "$c2" ] && [ "$(docker inspect -f '{{.Config.Image}}' "$c2")" = hp-test/swarm:good2 ]; then
-            ok "$n4 (completed; the running task is hp-test/swarm:good2 and healthy)"
+        swarm_task=$(until_healthy_task 30)
+        if [ -n "$swarm_task" ] && [ "$(docker inspect -f '{{.Config.Image}}' "$swarm_task")" = hp-test/swarm:good2 ]; then
+            pass "completed; the running task is hp-test/swarm:good2 and healthy"
         else
-            not_ok "$n4 (completed, but no healthy hp-test/swarm:good2 task)"
+            fail "completed, but no healthy hp-test/swarm:good2 task"
         fi
     else
-        not_ok "$n4 (update state $(svc_state))"
+        fail "update state $(svc_state)"
     fi
+}
 
-    [ -n "$c2" ] || c2=$(svc_healthy_container) || { not_ok "$n5 (no healthy task to break)"; return; }
+swarm_replaced() {
+    [ -n "$swarm_up" ] || { cannot "no healthy service"; return; }
+    local c2=$swarm_task c3= why deadline
+    [ -n "$c2" ] || c2=$(svc_healthy_container) || { fail "no healthy task to break"; return; }
     docker exec "$c2" touch /tmp/healthsite-fail-500
     deadline=$(($(date +%s) + 90))
-    local c3=
     while [ "$(date +%s)" -le "$deadline" ]; do
         c3=$(svc_healthy_container) && [ "$c3" != "$c2" ] && break
         c3=
         sleep 1
     done
-    local why
     why=$(docker inspect "$c2" 2>/dev/null | $health_py outputs | grep -m1 "500 Internal Server Error")
     if [ -n "$c3" ] && [ -n "$why" ]; then
-        ok "$n5 (old task's log: '$why'; a new healthy task replaced it)"
+        pass "old task's log: '$why'; a new healthy task replaced it"
     else
-        not_ok "$n5 (replacement: '${c3:-none}', old task's log: '$(docker inspect "$c2" 2>/dev/null | $health_py outputs | tail -n1)')"
+        fail "replacement: '${c3:-none}', old task's log: '$(docker inspect "$c2" 2>/dev/null | $health_py outputs | tail -n1)'"
     fi
-    docker service rm "$svc" >/dev/null 2>&1
-    docker swarm leave --force >/dev/null 2>&1 && swarm=
+}
+
+swarm_cases() {
+    run_case "Swarm: a service with the probe as HEALTHCHECK runs healthy" swarm_service_healthy
+    run_case "Swarm: an update to an image whose /healthz is a 404 is rolled back" swarm_rolled_back 404 "404 Not Found"
+    run_case "Swarm: an update to an image whose /healthz is an APPEND_SLASH redirect is rolled back" \
+        swarm_rolled_back slash APPEND_SLASH
+    run_case "Swarm: an update to a good image completes" swarm_updated
+    run_case "Swarm: a task that turns unhealthy is replaced" swarm_replaced
+    if [ -n "$swarm" ]; then
+        docker service rm "$svc" >/dev/null 2>&1
+        docker swarm leave --force >/dev/null 2>&1 && swarm=
+    fi
 }
 
 # --- 8. what a health check costs, as Docker runs it -------------------------------------
 # Measured, not asserted (each command must pass, that is all): the time from
 # the health log's Start and End (Docker's exec included) and the peak RSS of
-# the command and its children (getrusage, from a python wrapper in the
-# container).
-case8() {
-    local name="cost per health check, measured in the app image (time from the health log, peak RSS)"
-    service_images && python_image hp-test/python-curl hp-test/services \
-        && build -f "$repo/Dockerfile.example" --build-arg PROBE_FROM=dist --build-arg PYTHON_IMAGE=hp-test/python-curl \
-            --target app -t hp-test/app-curl "$repo" \
-        || { not_ok "$name (the curl variant did not build)"; return; }
-    local labels=("healthprobe (exec form, the file's HEALTHCHECK)" "curl -f ... || exit 1 (shell form)" "python -c urllib one-liner (exec form)")
-    local cmds=(
-        '["CMD", "/usr/local/bin/healthprobe", "--timeout", "2s", "/healthz"]'
-        '["CMD-SHELL", "curl -f http://localhost:8000/healthz || exit 1"]'
-        '["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('"'"'http://localhost:8000/healthz'"'"', timeout=2)"]'
-    )
-    local rows=() i floor=
-    for i in 0 1 2; do
-        local c=hp-cost-$i
-        # --health-cmd takes a string (shell form only): each command goes
-        # into a derived image's HEALTHCHECK instead, exec or shell form.
-        printf 'FROM hp-test/app-curl\nCOPY --from=hp-test/services /usr/bin/busybox /opt/busybox\nHEALTHCHECK --interval=1s --timeout=5s --start-period=10s --retries=3 CMD %s\n' \
-            "$(python3 -c 'import json,sys; t=json.loads(sys.argv[1]); print(json.dumps(t[1:]) if t[0]=="CMD" else t[1])' "${cmds[$i]}")" \
-            | build -t "hp-test/cost:$i" - || { not_ok "$name (image $i did not build)"; return; }
-        run_c "$c" --network none "hp-test/cost:$i" || { not_ok "$name (run $i failed)"; return; }
-        wait_status "$c" healthy 30 || { not_ok "$name (${labels[$i]} never healthy: $(last_of "$c"))"; return; }
-        local seen=$tmp/cost-$i.txt
-        : >"$seen"
-        local deadline=$(($(date +%s) + 25))
-        while [ "$(date +%s)" -le "$deadline" ] && [ "$(sort -u "$seen" | wc -l)" -lt 20 ]; do
-            docker inspect "$c" | python3 -c '
+# the command and its children (busybox time in the container).
+cost_rows=() cost_floor=
+cost_labels=("healthprobe (exec form, the file's HEALTHCHECK)" "curl -f ... || exit 1 (shell form)" "python -c urllib one-liner (exec form)")
+cost_commands=(
+    '["CMD", "/usr/local/bin/healthprobe", "--timeout", "2s", "/healthz"]'
+    '["CMD-SHELL", "curl -f http://localhost:8000/healthz || exit 1"]'
+    '["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('"'"'http://localhost:8000/healthz'"'"', timeout=2)"]'
+)
+# cost_of I: a table row for cost_commands[I] (or a line starting FAIL), from
+# 20 checks of a container whose HEALTHCHECK it is and 5 runs under busybox time.
+cost_of() {
+    local i=$1 c=hp-cost-$1 seen=$tmp/cost-$1.txt deadline argv a out rss=()
+    # --health-cmd takes a string (shell form only): each command goes
+    # into a derived image's HEALTHCHECK instead, exec or shell form.
+    printf 'FROM hp-test/app-curl\nCOPY --from=hp-test/services /usr/bin/busybox /opt/busybox\nHEALTHCHECK --interval=1s --timeout=5s --start-period=10s --retries=3 CMD %s\n' \
+        "$(python3 -c 'import json,sys; t=json.loads(sys.argv[1]); print(json.dumps(t[1:]) if t[0]=="CMD" else t[1])' "${cost_commands[$i]}")" \
+        | build -t "hp-test/cost:$i" - || { echo "FAIL image $i did not build"; return; }
+    run_c "$c" --network none "hp-test/cost:$i" || { echo "FAIL run $i failed"; return; }
+    wait_status "$c" healthy 30 || { echo "FAIL ${cost_labels[$i]} never healthy: $(last_of "$c")"; return; }
+    : >"$seen"
+    deadline=$(($(date +%s) + 25))
+    while [ "$(date +%s)" -le "$deadline" ] && [ "$(sort -u "$seen" | wc -l)" -lt 20 ]; do
+        docker inspect "$c" | python3 -c '
 import json, sys
 for e in json.load(sys.stdin)[0]["State"]["Health"]["Log"]:
     print(e["Start"], e["End"], e["ExitCode"])' >>"$seen"
-            sleep 1
-        done
-        local argv
-        argv=$(python3 -c 'import json,sys; t=json.loads(sys.argv[1]); print("\n".join(t[1:] if t[0]=="CMD" else ["sh","-c",t[1]]))' "${cmds[$i]}")
-        local rss=()
-        for _ in 1 2 3 4 5; do
-            local a out
-            mapfile -t a <<<"$argv"
-            # busybox time: the command's peak RSS (wait4), its exit status kept.
-            out=$(docker exec "$c" /opt/busybox time -f 'RSS %M' "${a[@]}" 2>&1 >/dev/null) \
-                && rss+=("$(sed -n 's/^RSS //p' <<<"$out" | tail -n1)") || rss+=(fail)
-        done
-        [ "$i" = 0 ] && floor=$(docker exec "$c" /opt/busybox time -f 'RSS %M' /bin/true 2>&1 | sed -n 's/^RSS //p')
-        docker rm -f "$c" >/dev/null
-        rows+=("$(python3 - "$seen" "${labels[$i]}" "${rss[@]}" <<'EOF'
+        sleep 1
+    done
+    argv=$(python3 -c 'import json,sys; t=json.loads(sys.argv[1]); print("\n".join(t[1:] if t[0]=="CMD" else ["sh","-c",t[1]]))' "${cost_commands[$i]}")
+    mapfile -t a <<<"$argv"
+    for _ in 1 2 3 4 5; do
+        # busybox time: the command's peak RSS (wait4), its exit status kept.
+        out=$(docker exec "$c" /opt/busybox time -f 'RSS %M' "${a[@]}" 2>&1 >/dev/null) \
+            && rss+=("$(sed -n 's/^RSS //p' <<<"$out" | tail -n1)") || rss+=(fail)
+    done
+    [ "$i" = 0 ] && cost_floor=$(docker exec "$c" /opt/busybox time -f 'RSS %M' /bin/true 2>&1 | sed -n 's/^RSS //p')
+    docker rm -f "$c" >/dev/null
+    python3 - "$seen" "${cost_labels[$i]}" "${rss[@]}" <<'EOT'
 import statistics, sys
 from datetime import datetime
 def when(t):
@@ -617,32 +573,38 @@ if fails or "fail" in rss or len(ms) < 5:
 else:
     kib = sorted(int(r) for r in rss)
     print(f"| {sys.argv[2]} | {len(ms)} | {statistics.median(ms):.0f} ms | {ms[-1]:.0f} ms | {statistics.median(kib):.0f} KiB |")
-EOF
-)")
+EOT
+}
+cost_per_check() {
+    service_images && python_image hp-test/python-curl hp-test/services \
+        && build -f "$dockerfile" --build-arg PROBE_FROM=dist --build-arg PYTHON_IMAGE=hp-test/python-curl \
+            --target app -t hp-test/app-curl "$repo" \
+        || { fail "the curl variant did not build"; return; }
+    local i row
+    for i in 0 1 2; do
+        cost_of "$i" >"$tmp/cost-row"   # not in $(...): cost_of sets cost_floor
+        row=$(cat "$tmp/cost-row")
+        [ "${row#FAIL }" = "$row" ] || { cost_rows=(); fail "${row#FAIL }"; return; }
+        cost_rows+=("$row")
     done
-    if printf '%s\n' "${rows[@]}" | grep -q '^FAIL'; then
-        not_ok "$name ($(printf '%s\n' "${rows[@]}" | grep '^FAIL' | head -n1))"
-        return
-    fi
-    ok "$name"
-    echo "# peak RSS by busybox time; /bin/true measures ${floor:-?} KiB that way (the measuring fork's floor)"
-    echo "# | health check | checks | median time (Start to End) | slowest | peak RSS (median of 5) |"
-    echo "# | --- | --- | --- | --- | --- |"
-    printf '# %s\n' "${rows[@]}"
+}
+cost_cases() {
+    run_case "cost per health check, measured in the app image (time from the health log, peak RSS)" cost_per_check
+    [ ${#cost_rows[@]} != 0 ] || return 0
+    note "peak RSS by busybox time; /bin/true measures ${cost_floor:-?} KiB that way (the measuring fork's floor)"
+    note "| health check | checks | median time (Start to End) | slowest | peak RSS (median of 5) |"
+    note "| --- | --- | --- | --- | --- |"
+    printf '# %s\n' "${cost_rows[@]}"
 }
 
 # --- 9. the wheel instead of COPY --from ------------------------------------------------------
-case9() {
-    local name="wheel (make wheel): pip install healthprobe in the app image, HEALTHCHECK [\"healthprobe\", \"/healthz\"] passes"
+wheel_in_app_image() {
     local wheels_found=("$repo"/dist/healthprobe-*.whl)
-    if [ ! -f "${wheels_found[0]}" ]; then
-        skip "$name: no dist/healthprobe-*.whl (make wheel builds them)"
-        return
-    fi
+    [ -f "${wheels_found[0]}" ] || { cannot "no dist/healthprobe-*.whl (make wheel builds them)"; return; }
     local ctx=$tmp/wheel-ctx
     rm -rf "$ctx" && mkdir -p "$ctx/wheels" && cp "${wheels_found[@]}" "$ctx/wheels/"
-    cp -r "$repo/examples/django" "$ctx/app"
-    cat >"$ctx/Dockerfile" <<'EOF'
+    cp -r "$django_app" "$ctx/app"
+    cat >"$ctx/Dockerfile" <<'EOT'
 FROM hp-test/python
 ENV PORT=8000 SQLITE_PATH=/tmp/db.sqlite3
 WORKDIR /app
@@ -653,29 +615,36 @@ COPY app/ ./
 USER 65534:65534
 HEALTHCHECK --interval=1s --timeout=5s --retries=3 CMD ["healthprobe", "/healthz"]
 CMD ["gunicorn", "--workers", "2", "--no-control-socket", "healthsite.wsgi"]
-EOF
-    build -t hp-test/app-wheel "$ctx" || { not_ok "$name (build failed)"; return; }
-    run_c hp-wheel --network none hp-test/app-wheel || { not_ok "$name (run failed)"; return; }
+EOT
+    build -t hp-test/app-wheel "$ctx" || { fail "build failed"; return; }
+    run_c hp-wheel --network none hp-test/app-wheel || { fail "run failed"; return; }
     local where
     where=$(docker exec hp-wheel sh -c 'command -v healthprobe')
-    if wait_status hp-wheel healthy 30; then
-        ok "$name (healthprobe on PATH at $where)"
-    else
-        not_ok "$name (not healthy: $(last_of hp-wheel))"
-    fi
+    if wait_status hp-wheel healthy 30; then pass "healthprobe on PATH at $where"; else fail "not healthy: $(last_of hp-wheel)"; fi
     docker rm -f hp-wheel >/dev/null
 }
 
-
-# HEALTHPROBE_DOCKER_CASES="4 7" runs only those (3 needs 2); default all.
+# --- the run: HEALTHPROBE_DOCKER_CASES="4 7" runs only those groups (3 needs 2) ------------------
+docker_group() {
+    case $1 in
+        1) run_case "probe stage: FROM scratch image with busybox httpd goes starting -> healthy, exit codes in inspect" probe_stage ;;
+        2) run_case "app stage: builds offline on the local Debian base, Gunicorn as nobody, HEALTHCHECK as written -> healthy" app_stage ;;
+        3) run_case "app stage: healthy -> unhealthy -> healthy with the probe's own lines in .State.Health.Log" app_transitions ;;
+        4) run_case "$ipv6_off_where, IPv6 off: the localhost probe of a port nobody listens on says refused on 127.0.0.1" localhost_ipv6_off ;;
+        5) run_case "OCI archive (make image): skopeo copy oci-archive: -> docker-daemon:, COPY --from= it in FROM scratch, HEALTHCHECK passes" oci_archive ;;
+        6) compose_cases ;;
+        7) swarm_cases ;;
+        8) cost_cases ;;
+        9) run_case "wheel (make wheel): pip install healthprobe in the app image, HEALTHCHECK [\"healthprobe\", \"/healthz\"] passes" wheel_in_app_image ;;
+    esac
+}
 selected=" ${HEALTHPROBE_DOCKER_CASES:-1 2 3 4 5 6 7 8 9} "
 for n in 1 2 3 4 5 6 7 8 9; do
-    [[ "$selected" == *" $n "* ]] && "case$n"
+    [[ "$selected" == *" $n "* ]] && docker_group "$n"
     [ "$n" = 3 ] && docker rm -f hp-app >/dev/null 2>&1
 done
 
 note "took $(($(date +%s) - started)) s"
-echo "$passed passed, $failed failed, $skipped skipped"
-[ "$failed" = 0 ]
+harness_end
 exit
 }

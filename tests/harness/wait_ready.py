@@ -1,9 +1,11 @@
-"""Readiness gates and port choice for the end-to-end tests (run.sh).
+"""Readiness gates and port choice for the real-stack suites (harness.sh).
 
   wait_ready.py http --pid PID (--tcp HOST:PORT | --unix PATH) [--path P] [--timeout S]
       until the server answers an HTTP request with any status line
   wait_ready.py pg --pid PID --dsn DSN [--timeout S]
-      until PostgreSQL answers SELECT 1
+      until PostgreSQL answers SELECT 1 (psycopg, from the suite's virtualenv)
+  wait_ready.py redis --pid PID --tcp HOST:PORT [--timeout S]
+      until Redis answers PING with +PONG
   wait_ready.py free-ports COUNT
       print a base port B in 18000-18900 such that B .. B+COUNT-1 are all free
       on 127.0.0.1, so that runs on one machine do not collide
@@ -39,7 +41,7 @@ def alive(pid):
         return False
     except PermissionError:
         return True
-    # A zombie child of run.sh has exited but still answers kill(0).
+    # A zombie child of the suite has exited but still answers kill(0).
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
@@ -89,6 +91,18 @@ def pg_ready(args):
     poll("postgresql", args.pid, args.timeout, attempt)
 
 
+def redis_ready(args):
+    def attempt():
+        host, port = args.tcp.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            reply = sock.recv(64)
+        if not reply.startswith(b"+PONG"):
+            raise ValueError(f"PING answered {reply!r}")
+
+    poll("redis", args.pid, args.timeout, attempt)
+
+
 def free_ports(args):
     for base in range(18000, 19000, 100):
         sockets = []
@@ -124,10 +138,14 @@ def main():
     pg_p.add_argument("--pid", type=int, required=True)
     pg_p.add_argument("--dsn", required=True)
     pg_p.add_argument("--timeout", type=float, default=30)
+    redis_p = sub.add_parser("redis")
+    redis_p.add_argument("--pid", type=int, required=True)
+    redis_p.add_argument("--tcp", required=True)
+    redis_p.add_argument("--timeout", type=float, default=30)
     ports_p = sub.add_parser("free-ports")
     ports_p.add_argument("count", type=int)
     args = parser.parse_args()
-    {"http": http_ready, "pg": pg_ready, "free-ports": free_ports}[args.command](args)
+    {"http": http_ready, "pg": pg_ready, "redis": redis_ready, "free-ports": free_ports}[args.command](args)
 
 
 if __name__ == "__main__":

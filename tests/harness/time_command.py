@@ -3,7 +3,7 @@
   time_command.py MICROSECONDS_FILE COMMAND...
 
 Exits with the command's status; stdin, stdout and stderr pass through. Used
-by run.sh for the cases with time bounds: bash's $EPOCHREALTIME is the wall
+by harness.sh for the cases with time bounds: bash's $EPOCHREALTIME is the wall
 clock, which NTP may slew while the probe measures its deadline monotonically.
 """
 import subprocess
