@@ -70,6 +70,10 @@ def patterns(ident):
         ("version", rf"(?<![\w./-]){n}/{SEMVER}", {v}),
         ("version", rf"cargo install [^\n]*{n}[^\n]*--version[ =]{SEMVER}", {v}),
         ("version", rf"releases/(?:download|tag)/v{SEMVER}", {v}),
+        ("version", rf"\b(?:tag|release)s? `?v{SEMVER}", {v}),
+        # In Markdown, a version in backticks is the project's: the others'
+        # versions there are written plain (Django 5.2, dockerd 20.10.24).
+        ("version", rf"`v?{SEMVER}(?:-tls)?`", {v}, ".md"),
     ]
 
 
@@ -127,7 +131,9 @@ def check(args):
     if section is None:
         problems.append(f"CHANGELOG.md has no '## {ident['version']}' section")
     for name, text in files(root):
-        for what, regex, allowed in patterns(ident):
+        for what, regex, allowed, *suffix in patterns(ident):
+            if suffix and not name.endswith(suffix[0]):
+                continue
             for m in re.finditer(regex, text):
                 line = text.count("\n", 0, m.start()) + 1
                 seen += 1
