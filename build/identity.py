@@ -19,7 +19,8 @@ Usage (from anywhere; paths are the repository's):
         must be the one Cargo.toml gives. --tag: the tag must be v + version.
         --repository: the forge's own URL of the repository (the release
         workflow's), which must be Cargo.toml's. CHANGELOG.md must have a
-        section for the version. One line for each mismatch, exit 1.
+        section for the version; with --tag, dated (## X.Y.Z (YYYY-MM-DD)),
+        and no unreleased entries above it. One line for each mismatch, exit 1.
   build/identity.py notes                 the CHANGELOG.md section of the version
 """
 import os
@@ -130,6 +131,13 @@ def check(args):
     section = changelog_section(root, ident["version"])
     if section is None:
         problems.append(f"CHANGELOG.md has no '## {ident['version']}' section")
+    elif tag is not None:
+        # A release's section is dated, and nothing waits above it unreleased.
+        if not re.fullmatch(rf"## {re.escape(ident['version'])} \(\d{{4}}-\d{{2}}-\d{{2}}\)", section[0]):
+            problems.append(f"CHANGELOG.md: '{section[0]}', want '## {ident['version']} (YYYY-MM-DD)', the tag's date")
+        unreleased = changelog_section(root, "Unreleased")
+        if unreleased and unreleased[1]:
+            problems.append("CHANGELOG.md: the Unreleased section is not empty: move it under the version")
     for name, text in files(root):
         for what, regex, allowed, *suffix in patterns(ident):
             if suffix and not name.endswith(suffix[0]):

@@ -12,7 +12,7 @@
 # Prints `ok - ...` / `not ok - ...` and `N passed, N failed`; exit 1 on any.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 VENV=${RELEASE_VENV:-$ROOT/target/release-venv}
 passed=0 failed=0
 ok() { echo "ok - $1"; passed=$((passed + 1)); }
