@@ -131,7 +131,7 @@ for path in wheels:
     assert urls.get("Repository") == repository, f"{base}: Repository {urls.get('Repository')}"
     script = hashlib.sha256(z.read(f"{name}-{version}.data/scripts/{name}")).hexdigest()
     assert script in listed, f"{base}: its {name} script is none of SHA256SUMS's binaries"
-    machines.append(base.rsplit("_", 1)[1].removesuffix(".whl"))
+    machines.append(base.split("musllinux_1_1_", 1)[1].removesuffix(".whl"))
 assert len(machines) == 7, f"{len(machines)} wheels: {machines}"
 print(", ".join(sorted(machines)))
 EOF
@@ -183,7 +183,10 @@ EOF
   for arch in "${platforms[@]}"; do
     hp_target "$arch"
     cpu=${PLATFORM#*/} cpu=${cpu%%/*}
-    if skopeo inspect --raw --override-os linux --override-arch "$cpu" "oci-archive:$archive" > "$work/manifest.json" 2>"$work/err" &&
+    # --raw gives the index whatever the platform: the platform's manifest is
+    # the blob the index names for it.
+    m=$(python3 -c 'import json,sys; print(next(m["digest"].split(":")[1] for m in json.load(open(sys.argv[1]))["manifests"] if m["platform"]["architecture"] == sys.argv[2]))' "$work/index.json" "$cpu")
+    if tar -xOf "$archive" "blobs/sha256/$m" > "$work/manifest.json" 2>"$work/err" &&
        skopeo inspect --config --override-os linux --override-arch "$cpu" "oci-archive:$archive" > "$work/config.json" 2>>"$work/err" &&
        out=$(python3 - "$work/manifest.json" "$work/config.json" "$cpu" "$VERSION" "$REPOSITORY" <<'EOF' 2>&1
 import json, sys
