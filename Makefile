@@ -11,7 +11,7 @@ DIST  := dist
 BIN     := $(abspath $(DIST)/healthprobe-linux-amd64)
 TLS_BIN := $(abspath $(DIST)/healthprobe-tls-linux-amd64)
 
-DEPS_GROUPS := build test e2e dist docker
+DEPS_GROUPS := build test e2e dist docker release
 .PHONY: deps $(addprefix deps-,$(DEPS_GROUPS))
 deps:
 	bash build/install-deps.sh
@@ -60,10 +60,12 @@ hot-order: deps-build
 # servers, signals, least privilege); end-to-end against Gunicorn, nginx and
 # PostgreSQL; then every platform's artifacts (under qemu-user), the OCI image,
 # and two clean builds compared byte for byte; the wheels, cargo package and
-# cargo install (test-install). Everything every group needs
-# (the Docker suite's engine, Compose and debootstrap too) is installed first.
+# cargo install (test-install); the release's own checks (release-check,
+# lint-workflows). Everything every group needs (the Docker suite's engine,
+# Compose and debootstrap too) is installed first.
 .PHONY: test test-unit test-static test-reliability test-e2e test-dist
-test: deps test-unit test-static test-reliability test-e2e test-python test-dist test-install test-docker
+test: deps test-unit test-static test-reliability test-e2e test-python test-dist test-install test-docker \
+	lint-workflows release-check
 
 # Plain `cargo test`: what needs neither the static build, nor root, nor a
 # quiet machine. The rest is listed as ignored, with the target that runs it.
@@ -180,3 +182,21 @@ test-install: wheel deps-e2e
 	target/wheel-build-venv/bin/python python/test-wheels.py
 	HEALTHPROBE_BIN=$(abspath target/wheel-test-venv/bin/healthprobe) bash tests/e2e/run.sh
 	bash build/test-cargo.sh
+
+# ---------------------------------------------------------------------------
+# The release (.github/workflows/release.yml runs the same target on a tag).
+# `make release-check` builds what a tag vX.Y.Z publishes, stages exactly those
+# files in target/upload/ (github/: the binaries and SHA256SUMS; pypi/: the
+# wheels; crates/: the .crate; oci/: the image archives and their index
+# digests) and checks them without publishing anything: the versions agree
+# (Cargo.toml, Cargo.lock, the wheels, every binary's --version, the images,
+# RELEASE_TAG when set), sha256sum -c, twine check, cargo publish --dry-run,
+# skopeo inspect of each index and manifest, and build/identity.py check.
+# `make lint-workflows`: actionlint and zizmor on .github/workflows/.
+.PHONY: release-check lint-workflows
+
+release-check: image wheel deps-release
+	bash build/release-check.sh
+
+lint-workflows: deps-release
+	bash build/lint-workflows.sh

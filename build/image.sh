@@ -24,7 +24,8 @@ source "$ROOT/build/targets.sh"
 dist=${1:-${DIST_DIR:-$ROOT/dist}}
 dist=$(cd "$dist" && pwd)
 name=healthprobe
-version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)
+version=$(python3 "$ROOT/build/identity.py" get version)
+repository=$(python3 "$ROOT/build/identity.py" get repository)   # the label that links a ghcr.io package to its repository
 epoch=${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || true)}
 [ -n "$epoch" ] || { echo "image: not a git checkout: set SOURCE_DATE_EPOCH (the image's creation time)" >&2; exit 1; }
 created=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
@@ -69,8 +70,8 @@ image() {
     local layer config manifest plat
     layer=$(blob "$work/layer-$ARCH.tar.gz" application/vnd.oci.image.layer.v1.tar+gzip)
     plat="\"architecture\":\"$cpu\",\"os\":\"$os\"${variant:+,\"variant\":\"$variant\"}"
-    printf '{%s,"created":"%s","config":{"Entrypoint":["/healthprobe"],"Labels":{"org.opencontainers.image.title":"%s","org.opencontainers.image.version":"%s"}},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created":"%s","created_by":"build/image.sh: /healthprobe from %s"}]}' \
-      "$plat" "$created" "$name" "$version" "$diff_id" "$created" "$(basename "$bin")" > "$work/config-$ARCH.json"
+    printf '{%s,"created":"%s","config":{"Entrypoint":["/healthprobe"],"Labels":{"org.opencontainers.image.source":"%s","org.opencontainers.image.title":"%s","org.opencontainers.image.version":"%s"}},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created":"%s","created_by":"build/image.sh: /healthprobe from %s"}]}' \
+      "$plat" "$created" "$repository" "$name" "$version" "$diff_id" "$created" "$(basename "$bin")" > "$work/config-$ARCH.json"
     config=$(blob "$work/config-$ARCH.json" application/vnd.oci.image.config.v1+json)
     printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":%s,"layers":[%s]}' \
       "$config" "$layer" > "$work/manifest-$ARCH.json"

@@ -19,6 +19,10 @@
 #           installed), musl built for riscv64, stable's prebuilt musl targets
 #           for DIST_STD=stable, python3's venv for make wheel's build tools
 #   docker  the Docker suite's engine, Compose and debootstrap
+#   release skopeo (the OCI archives), shellcheck (actionlint runs it on each
+#           run: script), and the pinned Python tools of
+#           build/release-requirements.txt (twine, zizmor, actionlint) in
+#           target/release-venv, for make release-check and make lint-workflows
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NIGHTLY=${DIST_NIGHTLY:-$(cat "$ROOT/build/nightly-toolchain")}
@@ -27,14 +31,14 @@ FOREIGN=(arm64 i386 armhf armel ppc64el s390x)   # musl-dev for these, unpacked 
 STABLE_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl i686-unknown-linux-musl)
 
 groups=("$@")
-[ ${#groups[@]} -gt 0 ] || groups=(build test e2e dist docker)
+[ ${#groups[@]} -gt 0 ] || groups=(build test e2e dist docker release)
 
 sudo=()
 [ "$(id -u)" = 0 ] || sudo=(sudo)
 # Other jobs on the machine may hold dpkg's lock for a while: wait, do not fail.
 apt=(apt-get -q -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
 
-pkgs=() dist=0 build=0
+pkgs=() dist=0 build=0 release=0
 for g in "${groups[@]}"; do
   case $g in
     build)  build=1; pkgs+=(clang llvm musl-tools musl-dev file binutils) ;;
@@ -42,7 +46,8 @@ for g in "${groups[@]}"; do
     e2e)    pkgs+=(nginx postgresql python3-venv) ;;
     dist)   dist=1 build=1; pkgs+=(clang llvm musl-tools musl-dev file binutils qemu-user skopeo python3 python3-venv) ;;
     docker) pkgs+=(docker.io docker-compose debootstrap skopeo util-linux iproute2 python3) ;;
-    *) echo "install-deps: unknown group '$g' (build test e2e dist docker)" >&2; exit 2 ;;
+    release) release=1; pkgs+=(skopeo shellcheck git python3 python3-venv) ;;
+    *) echo "install-deps: unknown group '$g' (build test e2e dist docker release)" >&2; exit 2 ;;
   esac
 done
 
@@ -63,6 +68,20 @@ if [ $build = 1 ]; then
     rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src
   rustup component list --installed --toolchain "$NIGHTLY" | grep -q '^rust-src' ||
     rustup component add rust-src --toolchain "$NIGHTLY"
+fi
+
+# ---- the release tools: a venv of pinned packages from PyPI -------------------
+# Reinstalled only when build/release-requirements.txt changes.
+if [ $release = 1 ]; then
+  venv=$ROOT/target/release-venv
+  want=$(sha256sum < "$ROOT/build/release-requirements.txt" | cut -d' ' -f1)
+  if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$want" ]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/build/release-requirements.txt"
+    echo "$want" > "$venv/.installed"
+    echo "install-deps: $("$venv/bin/twine" --version | head -1); $("$venv/bin/zizmor" --version); $("$venv/bin/actionlint" -version | head -1)"
+  fi
 fi
 
 [ $dist = 1 ] || exit 0

@@ -15,4 +15,10 @@ def field(name):
     return m.group(1)
 
 
-setup(version=field("version"), description=field("description"), license_expression=field("license"))
+repository = field("repository")
+setup(
+    version=field("version"),
+    description=field("description"),
+    license_expression=field("license"),
+    project_urls={"Repository": repository, "Changelog": f"{repository}/blob/main/CHANGELOG.md"},
+)
