@@ -49,6 +49,11 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind of the valid JSON value that `text` starts with.
+    pub fn of(text: &[u8]) -> Kind {
+        kind_of(text)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::Object => "an object",
