@@ -27,8 +27,14 @@ const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 pub type Check = fn(&[u8]);
 
 /// Every check by the name of its fuzz target and corpus folder.
-pub const ALL: &[(&str, Check)] =
-    &[("cli", cli), ("target", target), ("values", values), ("header", header), ("failure_line", failure_line)];
+pub const ALL: &[(&str, Check)] = &[
+    ("cli", cli),
+    ("target", target),
+    ("values", values),
+    ("header", header),
+    ("failure_line", failure_line),
+    ("json", json),
+];
 
 /// One line: at most MAX_LINE bytes, exactly one '\n' and it is the last
 /// byte, no control character anywhere else.
@@ -284,4 +290,46 @@ pub fn failure_line(data: &[u8]) {
     // About 200 bytes: under 200 before its last piece, which is at most 12
     // (three invalid bytes as \xNN each), then the 3-byte ellipsis.
     assert!(excerpt.len() <= 199 + 12 + 3, "excerpt of {} bytes: {excerpt:?}", excerpt.len());
+}
+
+// ------------------------------------------------------------------ json
+
+/// `--expect-json`: the first NUL-separated field is the PATH=VALUE
+/// argument, the rest is the body.
+///
+/// Properties: no panic on either; a valid body (trimmed) is found equal
+/// to itself wherever it is put, as the element `[0]` of an array and as
+/// the value of a key, so validation, lookup and comparison agree (a value
+/// with a key twice in one object equals nothing, so it is left out); the same
+/// body keeps its verdict with white space around it.
+pub fn json(data: &[u8]) {
+    use healthprobe::json::{self, Mismatch};
+    let (arg, body) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (&data[..0], data),
+    };
+    if let Ok(e) = json::parse_expectation(&field(arg)) {
+        // The offset of a syntax error moves with the white space; nothing else may.
+        let judge = |body: &[u8]| match json::check(body, None, std::slice::from_ref(&e)) {
+            Err(Mismatch::NotJson { problem, .. }) => Err(Mismatch::NotJson { offset: 0, problem }),
+            verdict => verdict,
+        };
+        let spaced = [b" \n".as_slice(), body, b"\t "].concat();
+        assert_eq!(judge(body), judge(&spaced), "white space changed the verdict");
+    }
+    let probe = json::parse_expectation("a=1").unwrap();
+    if matches!(json::check(body, None, std::slice::from_ref(&probe)), Err(Mismatch::NotJson { .. })) {
+        return;
+    }
+    let Ok(text) = std::str::from_utf8(body) else { panic!("a body that is not UTF-8 was judged as JSON") };
+    let value = text.trim_matches([' ', '\t', '\n', '\r']);
+    if body.iter().filter(|&&b| b == b'[' || b == b'{').count() >= 63 || !json::keys_unique(body) {
+        return;
+    }
+    for (wrapped, arg) in
+        [(format!("[{value}]"), format!("[0]={value}")), (format!("{{\"k\":{value}}}"), format!("k={value}"))]
+    {
+        let e = json::parse_expectation(&arg).unwrap_or_else(|m| panic!("{arg:?}: a valid value refused: {m}"));
+        assert_eq!(json::check(wrapped.as_bytes(), None, &[e]), Ok(()), "{wrapped:?} does not hold {arg:?}");
+    }
 }

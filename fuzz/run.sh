@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_EACH=${FUZZ_SECONDS:-180}
-TARGETS=${FUZZ_TARGETS:-"cli target values header failure_line"}
+TARGETS=${FUZZ_TARGETS:-"cli target values header failure_line json"}
 mkdir -p target
 NIGHTLY=$(cat ../build/nightly-toolchain)
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz

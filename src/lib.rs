@@ -6,8 +6,10 @@ pub mod arena;
 pub mod cli;
 pub mod config;
 pub mod connect;
+pub mod file;
 #[cfg(feature = "tls")]
 pub mod identity;
+pub mod json;
 pub mod probe;
 pub mod report;
 pub mod scheme;

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use crate::cli::{UsageError, HELP};
 use crate::config::{Config, Method, Verbosity};
+use crate::file::Stale;
+use crate::json::{self, Mismatch};
 use crate::probe::{Exchange, Failure, Outcome, Phase, Probed};
 
 /// Docker keeps this text in `docker inspect`: short, one line, no raw bytes.
@@ -343,6 +345,74 @@ pub fn finish(verdict: Verdict) -> ! {
     std::process::exit(if verdict.healthy { 0 } else { 1 })
 }
 
+/// Why an `--expect-json` expectation does not hold.
+pub fn json_mismatch(m: &Mismatch) -> String {
+    match m {
+        Mismatch::NotJson { problem: "the body is empty", .. } => "the body is empty, not JSON".into(),
+        Mismatch::NotJson { offset, problem } => format!("the body is not JSON ({problem} at byte {offset})"),
+        Mismatch::Truncated { limit } => {
+            format!("the body is longer than the {} KiB that is read, so --expect-json cannot judge it", limit / 1024)
+        }
+        Mismatch::NoKey { path, at, key } => format!("--expect-json {path}: no key \"{key}\" in {}", place(at)),
+        Mismatch::DuplicateKey { path, at, key } => {
+            format!("--expect-json {path}: the key \"{key}\" is twice in {}, so neither counts", place(at))
+        }
+        Mismatch::NoIndex { path, at, index, len } => {
+            format!("--expect-json {path}: {} has {len} elements, no [{index}]", place(at))
+        }
+        Mismatch::NotContainer { path, at, kind, wanted } => {
+            format!("--expect-json {path}: {} is {}, not {wanted}", place(at), kind.name())
+        }
+        Mismatch::Differs { path, found, found_kind, wanted } => {
+            let mut line = format!("--expect-json {path}: found {found}");
+            if json::Kind::of(wanted.as_bytes()) != *found_kind {
+                let _ = write!(line, " ({})", found_kind.name());
+            }
+            let _ = write!(line, ", wanted {wanted}");
+            line
+        }
+    }
+}
+
+fn place(at: &str) -> String {
+    if at.is_empty() {
+        "the body".into()
+    } else {
+        format!("'{at}'")
+    }
+}
+
+/// Why a heartbeat file is not fresh.
+pub fn stale_file(stale: &Stale) -> String {
+    match stale {
+        Stale::Missing => "no such file (its writer has not started yet, or has stopped)".into(),
+        Stale::NotRegular(what) => format!("{what}, not a regular file"),
+        Stale::Unreadable(_, Some(errno)) => {
+            format!("cannot be looked at: {}", std::io::Error::from_raw_os_error(*errno))
+        }
+        Stale::Unreadable(kind, None) => format!("cannot be looked at: {kind}"),
+        Stale::TooOld { age, max_age } => format!(
+            "last modified {} ago, more than --max-age {} (its writer has stopped or is stuck)",
+            human_age(*age),
+            human_age(*max_age)
+        ),
+        Stale::InTheFuture { ahead } => {
+            format!("modified {} in the future: the clock of this host or of its writer is wrong", human_age(*ahead))
+        }
+    }
+}
+
+/// An age as a person reads it: `850ms`, `12.5s`, `3m12s`, `2h05m`, `3d4h`.
+pub fn human_age(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => human(d),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,5 +585,50 @@ mod tests {
         assert_eq!(human(Duration::from_millis(1994)), "1.99s");
         assert_eq!(human(Duration::from_millis(1996)), "2s");
         assert_eq!(human(Duration::from_millis(999)), "999ms");
+    }
+
+    #[test]
+    fn json_mismatch_lines() {
+        use crate::json::{Kind, Mismatch};
+        let differs = |found: &str, kind, wanted: &str| Mismatch::Differs {
+            path: "checks.database".into(),
+            found: found.into(),
+            found_kind: kind,
+            wanted: wanted.into(),
+        };
+        assert_eq!(
+            json_mismatch(&differs("\"down\"", Kind::String, "\"ok\"")),
+            "--expect-json checks.database: found \"down\", wanted \"ok\""
+        );
+        assert_eq!(
+            json_mismatch(&differs("2", Kind::Number, "\"2\"")),
+            "--expect-json checks.database: found 2 (a number), wanted \"2\""
+        );
+        let no_key = Mismatch::NoKey { path: "checks.queue".into(), at: "checks".into(), key: "queue".into() };
+        assert_eq!(json_mismatch(&no_key), "--expect-json checks.queue: no key \"queue\" in 'checks'");
+        let top = Mismatch::NoKey { path: "status".into(), at: "".into(), key: "status".into() };
+        assert_eq!(json_mismatch(&top), "--expect-json status: no key \"status\" in the body");
+        assert_eq!(
+            json_mismatch(&Mismatch::NotJson { offset: 0, problem: "the body is empty" }),
+            "the body is empty, not JSON"
+        );
+        assert!(json_mismatch(&Mismatch::Truncated { limit: 65536 }).contains("64 KiB"));
+    }
+
+    #[test]
+    fn stale_file_lines() {
+        let d = Duration::from_secs;
+        assert_eq!(human_age(Duration::from_millis(850)), "850ms");
+        assert_eq!(human_age(d(192)), "3m12s");
+        assert_eq!(human_age(d(7500)), "2h05m");
+        assert_eq!(human_age(d(3 * 86400 + 4 * 3600 + 5)), "3d4h");
+        assert_eq!(
+            stale_file(&Stale::TooOld { age: d(192), max_age: d(60) }),
+            "last modified 3m12s ago, more than --max-age 1m00s (its writer has stopped or is stuck)"
+        );
+        assert!(
+            stale_file(&Stale::Unreadable(std::io::ErrorKind::PermissionDenied, Some(13))).contains("ermission denied")
+        );
+        assert!(stale_file(&Stale::InTheFuture { ahead: d(3600) }).contains("1h00m in the future"));
     }
 }
