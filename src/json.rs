@@ -51,7 +51,14 @@ pub enum Kind {
 impl Kind {
     /// The kind of the valid JSON value that `text` starts with.
     pub fn of(text: &[u8]) -> Kind {
-        kind_of(text)
+        match text.first() {
+            Some(b'{') => Kind::Object,
+            Some(b'[') => Kind::Array,
+            Some(b'"') => Kind::String,
+            Some(b't' | b'f') => Kind::Bool,
+            Some(b'n') => Kind::Null,
+            _ => Kind::Number,
+        }
     }
 
     pub fn name(self) -> &'static str {
@@ -216,7 +223,7 @@ pub fn check(body: &[u8], truncated_at: Option<usize>, expectations: &[Expectati
             return Err(Mismatch::Differs {
                 path: e.path.clone(),
                 found: excerpt(text),
-                found_kind: kind_of(text),
+                found_kind: Kind::of(text),
                 wanted: e.wanted.clone(),
             });
         }
@@ -230,7 +237,7 @@ fn lookup(body: &[u8], e: &Expectation) -> Result<std::ops::Range<usize>, Mismat
     p.space();
     let mut at = String::new();
     for step in &e.steps {
-        let kind = kind_of(&body[p.pos..]);
+        let kind = Kind::of(&body[p.pos..]);
         match step {
             Step::Key(key) => {
                 if kind != Kind::Object {
@@ -286,17 +293,6 @@ fn lookup(body: &[u8], e: &Expectation) -> Result<std::ops::Range<usize>, Mismat
     Ok(start..p.pos)
 }
 
-fn kind_of(text: &[u8]) -> Kind {
-    match text.first() {
-        Some(b'{') => Kind::Object,
-        Some(b'[') => Kind::Array,
-        Some(b'"') => Kind::String,
-        Some(b't' | b'f') => Kind::Bool,
-        Some(b'n') => Kind::Null,
-        _ => Kind::Number,
-    }
-}
-
 /// The found value as the failure line shows it: short, printable.
 fn excerpt(text: &[u8]) -> String {
     let mut out = String::new();
@@ -338,18 +334,18 @@ fn equal(a: &[u8], b: &[u8]) -> bool {
 /// parser's guess.
 pub fn keys_unique(text: &[u8]) -> bool {
     fn walk(p: &mut Parser) -> bool {
-        match kind_of(&p.text[p.pos..]) {
+        match Kind::of(&p.text[p.pos..]) {
             Kind::Object => {
                 let members = p.members();
                 members.iter().enumerate().all(|(i, (key, at))| {
-                    members[..i].iter().all(|(k, _)| k != key) && walk(&mut Parser { text: p.text, pos: *at, depth: 0 })
+                    members[..i].iter().all(|(k, _)| k != key) && walk(&mut Parser::at(p.text, *at))
                 })
             }
             Kind::Array => {
                 let mut all = true;
                 p.elements(|p| {
                     let at = p.pos;
-                    all &= walk(&mut Parser { text: p.text, pos: at, depth: 0 });
+                    all &= walk(&mut Parser::at(p.text, at));
                     p.pos = at;
                     p.skip();
                 });
@@ -364,8 +360,8 @@ pub fn keys_unique(text: &[u8]) -> bool {
 }
 
 fn same(a: &mut Parser, b: &mut Parser) -> bool {
-    let kind = kind_of(&a.text[a.pos..]);
-    if kind != kind_of(&b.text[b.pos..]) {
+    let kind = Kind::of(&a.text[a.pos..]);
+    if kind != Kind::of(&b.text[b.pos..]) {
         return false;
     }
     match kind {
@@ -389,9 +385,7 @@ fn same(a: &mut Parser, b: &mut Parser) -> bool {
                 p.skip();
             });
             left.len() == right.len()
-                && left.iter().zip(&right).all(|(&x, &y)| {
-                    same(&mut Parser { text: a.text, pos: x, depth: 0 }, &mut Parser { text: b.text, pos: y, depth: 0 })
-                })
+                && left.iter().zip(&right).all(|(&x, &y)| same(&mut Parser::at(a.text, x), &mut Parser::at(b.text, y)))
         }
         Kind::Object => {
             let (left, right) = (a.members(), b.members());
@@ -399,10 +393,7 @@ fn same(a: &mut Parser, b: &mut Parser) -> bool {
                 && left.iter().all(|(key, x)| {
                     let mut matches = right.iter().filter(|(k, _)| k == key);
                     match (matches.next(), matches.next()) {
-                        (Some((_, y)), None) => same(
-                            &mut Parser { text: a.text, pos: *x, depth: 0 },
-                            &mut Parser { text: b.text, pos: *y, depth: 0 },
-                        ),
+                        (Some((_, y)), None) => same(&mut Parser::at(a.text, *x), &mut Parser::at(b.text, *y)),
                         _ => false,
                     }
                 })
@@ -422,7 +413,12 @@ type Problem = (usize, &'static str);
 
 impl<'a> Parser<'a> {
     fn new(text: &'a [u8]) -> Parser<'a> {
-        Parser { text, pos: 0, depth: 0 }
+        Parser::at(text, 0)
+    }
+
+    /// A cursor at `pos` of text already validated.
+    fn at(text: &'a [u8], pos: usize) -> Parser<'a> {
+        Parser { text, pos, depth: 0 }
     }
 
     fn peek(&self) -> Option<u8> {
