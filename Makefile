@@ -86,7 +86,7 @@ test-static: static deps-test
 # random run (HEALTHPROBE_HOSTILE_SEED / HEALTHPROBE_SIGNAL_SEED replay one).
 test-reliability: static deps-test
 	HEALTHPROBE_BIN=$(BIN) HEALTHPROBE_TLS_BIN=$(TLS_BIN) \
-		$(CARGO) test --locked --test deadlines --test hostile --test reliability -- --include-ignored --test-threads=1 --show-output
+		$(CARGO) test --locked --test deadlines --test hostile --test reliability --test targets -- --include-ignored --test-threads=1 --show-output
 	HEALTHPROBE_BIN=$(TLS_BIN) \
 		$(CARGO) test --locked --features tls --test deadlines -- --include-ignored --test-threads=1
 

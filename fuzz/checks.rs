@@ -13,7 +13,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::time::Duration;
 
 use healthprobe::cli::{self, Command};
-use healthprobe::config::{Config, Header};
+use healthprobe::config::{self, Config, Header, Plan};
 use healthprobe::probe::{Exchange, Failure, Outcome, Phase, Probed};
 use healthprobe::report;
 use healthprobe::target::{Addresses, Target};
@@ -79,7 +79,23 @@ pub fn cli(data: &[u8]) {
             assert_one_safe_line(v.stderr.as_deref().unwrap_or(""), "usage error");
         }
         Ok(Command::Help | Command::Version) => {}
-        Ok(Command::Probe(config)) => check_config(&config),
+        Ok(Command::Probe(plan)) => check_plan(&plan),
+    }
+}
+
+fn check_plan(plan: &Plan) {
+    assert!(!plan.checks.is_empty(), "a plan without a target");
+    for d in [Some(plan.timeout), plan.wait, Some(plan.interval)].into_iter().flatten() {
+        assert!(!d.is_zero() && d <= DAY, "duration out of range: {d:?}");
+    }
+    for check in &plan.checks {
+        match check {
+            config::Check::Http(c) => check_config(c),
+            config::Check::File(f) => {
+                assert!(f.path.starts_with('/') && !f.path.chars().any(char::is_control), "{f:?}");
+                assert!(!f.max_age.is_zero() && f.max_age <= DAY, "{f:?}");
+            }
+        }
     }
 }
 
@@ -257,7 +273,10 @@ pub fn failure_line(data: &[u8]) {
     let [pick, s0, s1, flags, rest @ ..] = data else { return };
     let args = CONFIGS[*pick as usize % CONFIGS.len()];
     let config = match cli::parse(args.iter().map(OsString::from).collect(), |_| None) {
-        Ok(Command::Probe(c)) => c,
+        Ok(Command::Probe(plan)) => match plan.checks.into_iter().next() {
+            Some(config::Check::Http(c)) => c,
+            other => panic!("{args:?}: {other:?}"),
+        },
         other => panic!("{args:?}: {other:?}"),
     };
     let (location, body) = match rest.iter().position(|&b| b == 0) {

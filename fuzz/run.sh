@@ -14,7 +14,9 @@ command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 for t in $TARGETS; do
   mkdir -p "corpus/$t"
   echo "== fuzz $t for ${SECONDS_EACH}s"
-  cargo "+$NIGHTLY" fuzz run -O "$t" "corpus/$t" "regressions/$t" -- \
+  # cli.dict: every option name, generated from src/cli.rs (a test keeps it so).
+  dict=(); [ -f "$t.dict" ] && dict=(-dict="$t.dict")
+  cargo "+$NIGHTLY" fuzz run -O "$t" "corpus/$t" "regressions/$t" -- "${dict[@]}" \
     -max_total_time="$SECONDS_EACH" -max_len=${FUZZ_MAX_LEN:-1024} -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 2>&1 | tee "target/fuzz-$t.log" | grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|Done)' || true
   grep -q 'Test unit written' "target/fuzz-$t.log" && { echo "fuzz $t: finding, see fuzz/artifacts/$t/"; exit 1; }

@@ -1,68 +1,312 @@
-//! Arguments and environment → a validated `Config`.
+//! Arguments and environment → a validated `Plan`.
 //!
 //! Parsing is a pure function of the argument list and an environment lookup,
 //! so unit tests call it directly. It fails closed: a probe definition that
 //! could mean something else than it says (a help flag among other arguments,
-//! an option given twice, a value that is itself an option, a URL that could
-//! not be sent) is a usage error, never a probe that cannot fail. Flags win
-//! over environment variables, which win over defaults.
+//! an option given twice, a value that is itself an option, an option that
+//! means nothing for the targets given, a URL that could not be sent) is a
+//! usage error, never a probe that cannot fail. Flags win over environment
+//! variables, which win over defaults.
 //!
-//! pico-args takes the values from the arguments (`take_values`), then the
-//! environment and defaults fill the rest (`settle`), then the combination is
-//! checked (`validate`).
+//! Every option is declared once, in `options!` below: its names, what it
+//! takes, its environment variable, the targets it applies to, its help line
+//! and its text in the README. Parsing, `--help`, the README's option table
+//! and the fuzz dictionary all follow from that table (the last two through
+//! a test that fails when the files differ from it).
+//!
+//! Three steps: the arguments are walked in order (`arrange`) and pico-args
+//! takes the values (`take_values`); the environment and defaults fill the
+//! rest and each value is typed (`settle`); then the combination is checked
+//! (`validate`).
 
 use std::ffi::OsString;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use crate::config::{
-    Config, Header, Method, StatusSet, Tls, Verbosity, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, MAX_BODY, MAX_DURATION,
-    MAX_REQUEST_LINE,
+    Check, Config, FileCheck, Header, Method, Plan, StatusSet, Tls, Verbosity, DEFAULT_INTERVAL, DEFAULT_TIMEOUT,
+    MAX_BODY, MAX_DURATION, MAX_REQUEST_LINE,
 };
+use crate::file::DEFAULT_MAX_AGE;
+use crate::json;
 use crate::target::{self, Target};
 
-pub const HELP: &str = "\
-healthprobe: one HTTP request to a health endpoint under one hard deadline.
-Exit status 0 when the endpoint answers with an expected status, 1 otherwise.
+// ------------------------------------------------------------ the options
 
-Usage: healthprobe [OPTIONS] [URL]
+/// The kinds of target an option applies to: a bit each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kinds(u8);
 
-URL is http://HOST[:PORT]/PATH, or a bare path such as /readyz meaning
-http://127.0.0.1:$PORT/readyz. Without URL: $HEALTHPROBE_URL, else
+impl Kinds {
+    pub const HTTP: Kinds = Kinds(1);
+    pub const HTTPS: Kinds = Kinds(2);
+    pub const FILE: Kinds = Kinds(4);
+    /// `http://` and `https://`.
+    pub const WEB: Kinds = Kinds(1 | 2);
+    pub const ALL: Kinds = Kinds(1 | 2 | 4);
+
+    pub fn meets(self, other: Kinds) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    fn with(self, other: Kinds) -> Kinds {
+        Kinds(self.0 | other.0)
+    }
+
+    /// "all targets", "http:// and https:// targets", … for the docs.
+    pub fn describe(self) -> &'static str {
+        match self.0 {
+            7 => "all",
+            3 => "HTTP(S)",
+            2 => "https://",
+            4 => "file://",
+            _ => "some",
+        }
+    }
+}
+
+/// What an option takes after its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Takes {
+    /// Nothing: a flag, at most once.
+    Nothing,
+    /// One value, at most once.
+    Value,
+    /// One value each time; the option repeats, in order.
+    Values,
+    /// Nothing, and nothing else may be given: -h, -V.
+    Alone,
+}
+
+/// One option, as declared in `options!`.
+#[derive(Debug)]
+pub struct Spec {
+    pub opt: Opt,
+    /// `-t`, or "" when there is no short name.
+    pub short: &'static str,
+    pub long: &'static str,
+    /// What the value is called in the help ("DUR"), "" for flags.
+    pub value: &'static str,
+    pub takes: Takes,
+    /// The environment variable read when the option is not given, or "".
+    pub env: &'static str,
+    pub applies: Kinds,
+    /// The `--help` line, wrapped when printed.
+    pub help: &'static str,
+    /// The README's text (Markdown).
+    pub doc: &'static str,
+}
+
+impl Spec {
+    /// `-t, --timeout DUR` or `--wait DUR`.
+    pub fn names(&self) -> String {
+        let mut text = String::new();
+        if !self.short.is_empty() {
+            text.push_str(self.short);
+            text.push_str(", ");
+        }
+        text.push_str(self.long);
+        if !self.value.is_empty() {
+            text.push(' ');
+            text.push_str(self.value);
+        }
+        text
+    }
+
+    fn keys(&self) -> pico_args::Keys {
+        if self.short.is_empty() {
+            self.long.into()
+        } else {
+            [self.short, self.long].into()
+        }
+    }
+
+    /// The name every repeat is given to pico-args under, so that one name keeps them in order.
+    fn key(&self) -> &'static str {
+        if self.short.is_empty() {
+            self.long
+        } else {
+            self.short
+        }
+    }
+}
+
+/// Declares every option once: the `Opt` enum and the `OPTIONS` table, in
+/// the same order, so that `OPTIONS[opt as usize]` is the option's row.
+macro_rules! options {
+    ($($opt:ident: $short:literal $long:literal $value:literal, $takes:ident, env $env:literal, $applies:ident,
+        help $help:literal, doc $doc:literal;)*) => {
+        /// An option, by what it is; its row in `OPTIONS` says the rest.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Opt { $($opt),* }
+
+        /// Every option, in the order `--help` and the README list them.
+        pub const OPTIONS: &[Spec] = &[$(Spec {
+            opt: Opt::$opt, short: $short, long: $long, value: $value, takes: Takes::$takes, env: $env,
+            applies: Kinds::$applies, help: $help, doc: $doc,
+        }),*];
+    };
+}
+
+options! {
+    Timeout: "-t" "--timeout" "DUR", Value, env "HEALTHPROBE_TIMEOUT", ALL,
+        help "deadline for the whole probe: resolve, connect, send, headers, and the body when checked (default 2s; $HEALTHPROBE_TIMEOUT). DUR: 250ms, 2s, 1.5s, 3",
+        doc "one deadline for the whole call, every target and step. Default `2s`; `$HEALTHPROBE_TIMEOUT`. `DUR`: `250ms`, `2s`, `1.5s`, `1m`, `3`.";
+    Method: "-X" "--method" "M", Value, env "", WEB,
+        help "GET (default) or HEAD",
+        doc "`GET` (default) or `HEAD`.";
+    Header: "-H" "--header" "'N: V'", Values, env "", WEB,
+        help "extra request header, repeatable; 'Host: name' replaces the Host header (Django ALLOWED_HOSTS)",
+        doc "extra request header, repeatable. `Host: name` replaces the Host header (Django `ALLOWED_HOSTS`).";
+    UnixSocket: "" "--unix-socket" "PATH", Value, env "", WEB,
+        help "connect to this Unix socket (gunicorn --bind unix:PATH); the URL still gives the path and Host",
+        doc "connect to this Unix socket (Gunicorn `--bind unix:PATH`); the URL gives the path and Host. One HTTP target only.";
+    ExpectStatus: "" "--expect-status" "LIST", Value, env "", WEB,
+        help "healthy statuses: 200, 200,204 or 200-299 (default 200); a redirect is never followed",
+        doc "healthy statuses: `200`, `200,204`, `200-299`. Default `200`. A redirect is never followed.";
+    ExpectBody: "" "--expect-body" "TEXT", Value, env "", WEB,
+        help "the body must contain TEXT (at most 64 KiB is read)",
+        doc "the body must contain `TEXT`; at most 64 KiB is read.";
+    ExpectJson: "" "--expect-json" "PATH=VALUE", Values, env "", WEB,
+        help "the body must be JSON whose value at PATH equals VALUE, repeatable: status=ok, checks.database=ok, items[0].up=true; VALUE is JSON, or a bare word meaning that string",
+        doc "the body must be JSON whose value at `PATH` (`status`, `checks.database`, `items[0].up`) equals `VALUE` as JSON (`true`, `1`, `null`; a bare word `ok` is the string). Repeatable.";
+    MaxAge: "" "--max-age" "DUR", Value, env "", FILE,
+        help "a file:// target is healthy while modified at most DUR ago (default 60s)",
+        doc "a `file://` target is healthy while modified at most `DUR` ago. Default `60s`.";
+    Wait: "" "--wait" "DUR", Value, env "", ALL,
+        help "repeat until healthy or DUR has passed (for CI)",
+        doc "for CI: repeat until healthy or `DUR` has passed.";
+    Interval: "" "--interval" "DUR", Value, env "", ALL,
+        help "pause between --wait attempts (default 500ms)",
+        doc "the pause between `--wait` attempts. Default `500ms`.";
+    Cacert: "" "--cacert" "FILE", Value, env "", HTTPS,
+        help "(TLS build) trust the certificates in this PEM file",
+        doc "TLS build: trust this PEM file's CA certificates instead of the built-in roots.";
+    Cert: "" "--cert" "FILE", Value, env "", HTTPS,
+        help "(TLS build) present this PEM client certificate chain (with --key)",
+        doc "TLS build: the PEM client certificate chain to present (mutual TLS), with `--key`.";
+    Key: "" "--key" "FILE", Value, env "", HTTPS,
+        help "(TLS build) the private key of --cert (PEM: PKCS#8, SEC1 or PKCS#1)",
+        doc "TLS build: the PEM private key of `--cert` (PKCS#8, SEC1, PKCS#1).";
+    Insecure: "-k" "--insecure" "", Nothing, env "", HTTPS,
+        help "(TLS build) do not verify the server certificate",
+        doc "TLS build: accept any server certificate.";
+    Quiet: "-q" "--quiet" "", Nothing, env "", ALL,
+        help "print nothing",
+        doc "print nothing.";
+    Verbose: "-v" "--verbose" "", Nothing, env "", ALL,
+        help "also print a line on success, one per target",
+        doc "also print a line on success, one per target.";
+    Help: "-h" "--help" "", Alone, env "", ALL,
+        help "print this help (only as the one argument)",
+        doc "print the help, only as the one argument (`-h 'Host: x'` is a typo of `-H`).";
+    Version: "-V" "--version" "", Alone, env "", ALL,
+        help "print the version (only as the one argument)",
+        doc "print the version, only as the one argument.";
+}
+
+impl Opt {
+    pub fn spec(self) -> &'static Spec {
+        &OPTIONS[self as usize]
+    }
+}
+
+fn find(name: &str) -> Option<&'static Spec> {
+    OPTIONS.iter().find(|s| name == s.long || !s.short.is_empty() && name == s.short)
+}
+
+const HELP_HEAD: &str = "\
+healthprobe: is this instance healthy? Probes each TARGET under one hard deadline.
+Exit status 0 when every target is healthy, 1 otherwise.
+
+Usage: healthprobe [OPTIONS] [TARGET...]
+
+TARGET is http://HOST[:PORT]/PATH, a bare path such as /readyz meaning
+http://127.0.0.1:$PORT/readyz, or file:///PATH, a heartbeat file (healthy while
+modified within --max-age). Without TARGET: $HEALTHPROBE_URL (one target), else
 http://127.0.0.1:$PORT/healthz. $PORT defaults to 8000.
 
-Options:
-  -t, --timeout DUR         deadline for the whole probe: resolve, connect, send,
-                            headers, and the body when checked (default 2s;
-                            $HEALTHPROBE_TIMEOUT). DUR: 250ms, 2s, 1.5s, 3
-  -X, --method M            GET (default) or HEAD
-  -H, --header 'N: V'       extra request header, repeatable; 'Host: name'
-                            replaces the Host header (Django ALLOWED_HOSTS)
-      --unix-socket PATH    connect to this Unix socket (gunicorn --bind unix:PATH);
-                            the URL still gives the path and Host
-      --expect-status LIST  healthy statuses: 200, 200,204 or 200-299 (default 200);
-                            a redirect is never followed
-      --expect-body TEXT    the body must contain TEXT (at most 64 KiB is read)
-      --wait DUR            repeat until healthy or DUR has passed (for CI)
-      --interval DUR        pause between --wait attempts (default 500ms)
-  -k, --insecure            (TLS build) do not verify the server certificate
-      --cacert FILE         (TLS build) trust the certificates in this PEM file
-  -q, --quiet               print nothing
-  -v, --verbose             also print a line on success
-  -h, --help                print this help (only as the one argument)
-  -V, --version             print the version (only as the one argument)
-
-Values are taken as written, in --opt VALUE and --opt=VALUE alike: quotes
-are part of the value when no shell removed them. Each option is given at
-most once, except -H. Proxy variables (HTTP_PROXY, ...) are ignored on purpose.
+Options (for every kind of target, unless marked [HTTP(S)], [https://] or [file://]):
 ";
 
-// Built once and moved once into main: boxing the Config would only add an
+const HELP_TAIL: &str = "
+Values are taken as written, in --opt VALUE and --opt=VALUE alike: quotes
+are part of the value when no shell removed them. Each option is given at
+most once, except -H and --expect-json. An option that means nothing for the
+targets given is refused. Proxy variables (HTTP_PROXY, ...) are ignored on purpose.
+";
+
+/// The `--help` text, from the table.
+pub fn help() -> String {
+    const NAMES: usize = 28;
+    const WIDTH: usize = 80;
+    let mut text = String::from(HELP_HEAD);
+    for spec in OPTIONS {
+        let names = spec.names();
+        let mut line =
+            format!("  {:<w$}", if spec.short.is_empty() { format!("    {names}") } else { names }, w = NAMES - 2);
+        if line.len() > NAMES {
+            line.push('\n');
+            text.push_str(&line);
+            line = " ".repeat(NAMES);
+        }
+        let mut words: Vec<String> = spec.help.split(' ').map(str::to_string).collect();
+        if spec.applies != Kinds::ALL {
+            words.insert(0, format!("[{}]", spec.applies.describe()));
+        }
+        let mut at_start = true;
+        for word in words {
+            if !at_start && line.len() + 1 + word.len() > WIDTH {
+                text.push_str(&line);
+                text.push('\n');
+                line = " ".repeat(NAMES);
+                at_start = true;
+            }
+            if !at_start {
+                line.push(' ');
+            }
+            line.push_str(&word);
+            at_start = false;
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text.push_str(HELP_TAIL);
+    text
+}
+
+/// The README's option table, from the table.
+pub fn readme_table() -> String {
+    let mut text = String::from("| option | targets | meaning |\n|---|---|---|\n");
+    for spec in OPTIONS {
+        let _ = writeln!(text, "| `{}` | {} | {} |", spec.names(), spec.applies.describe(), spec.doc);
+    }
+    text
+}
+
+/// The fuzz dictionary for `cli`: every option name, and each `--long=` form.
+pub fn fuzz_dictionary() -> String {
+    let mut text = String::from("# Generated from src/cli.rs (the options! table) by a test; do not edit.\n");
+    for spec in OPTIONS {
+        for name in [spec.short, spec.long].into_iter().filter(|n| !n.is_empty()) {
+            let _ = writeln!(text, "\"{name}\"");
+        }
+        if spec.takes != Takes::Nothing && spec.takes != Takes::Alone {
+            let _ = writeln!(text, "\"{}=\"", spec.long);
+        }
+    }
+    for word in ["http://", "https://", "file://", "/healthz", "127.0.0.1:", "[::1]", "localhost"] {
+        let _ = writeln!(text, "\"{word}\"");
+    }
+    text
+}
+
+// Built once and moved once into main: boxing the Plan would only add an
 // allocation to every probe.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
-    Probe(Config),
+    Probe(Plan),
     Help,
     Version,
 }
@@ -84,133 +328,91 @@ fn usage<T>(message: impl Into<String>) -> Result<T, UsageError> {
 /// Parses the arguments (without the program name) and the environment.
 pub fn parse(args: Vec<OsString>, env: impl Fn(&str) -> Option<String>) -> Result<Command, UsageError> {
     if let [only] = args.as_slice() {
-        match only.to_str() {
-            Some("-h" | "--help") => return Ok(Command::Help),
-            Some("-V" | "--version") => return Ok(Command::Version),
+        match only.to_str().and_then(find) {
+            Some(Spec { opt: Opt::Help, .. }) => return Ok(Command::Help),
+            Some(Spec { opt: Opt::Version, .. }) => return Ok(Command::Version),
             _ => {}
         }
     }
     let given = take_values(args)?;
-    let config = settle(&given, &env)?;
-    validate(&given, &config)?;
-    Ok(Command::Probe(config))
+    let plan = settle(&given, &env)?;
+    validate(&given, &plan)?;
+    Ok(Command::Probe(plan))
 }
 
 // ------------------------------------------------------ 1. take the values
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Opt {
-    Timeout,
-    Method,
-    Header,
-    UnixSocket,
-    ExpectStatus,
-    ExpectBody,
-    Wait,
-    Interval,
-    Cacert,
-    Insecure,
-    Quiet,
-    Verbose,
-    Help,
-    Version,
-}
-
-/// Every option, its short and long name. Flags take no value.
-const OPTIONS: &[(Opt, &str, &str)] = &[
-    (Opt::Timeout, "-t", "--timeout"),
-    (Opt::Method, "-X", "--method"),
-    (Opt::Header, "-H", "--header"),
-    (Opt::UnixSocket, "", "--unix-socket"),
-    (Opt::ExpectStatus, "", "--expect-status"),
-    (Opt::ExpectBody, "", "--expect-body"),
-    (Opt::Wait, "", "--wait"),
-    (Opt::Interval, "", "--interval"),
-    (Opt::Cacert, "", "--cacert"),
-    (Opt::Insecure, "-k", "--insecure"),
-    (Opt::Quiet, "-q", "--quiet"),
-    (Opt::Verbose, "-v", "--verbose"),
-    (Opt::Help, "-h", "--help"),
-    (Opt::Version, "-V", "--version"),
-];
-
-fn find(name: &str) -> Option<(Opt, &'static str)> {
-    OPTIONS.iter().find(|(_, short, long)| name == *short || name == *long).map(|&(opt, _, long)| (opt, long))
-}
-
-impl Opt {
-    fn is_flag(self) -> bool {
-        matches!(self, Opt::Insecure | Opt::Quiet | Opt::Verbose | Opt::Help | Opt::Version)
-    }
-}
-
-/// What the command line says, as written.
-#[derive(Debug, Default)]
+/// What the command line says, as written: each option's values in order,
+/// in the row of its `Opt`, and the targets.
+#[derive(Debug)]
 struct Given {
-    url: Option<String>,
-    timeout: Option<String>,
-    method: Option<String>,
-    headers: Vec<String>,
-    unix_socket: Option<String>,
-    expect_status: Option<String>,
-    expect_body: Option<String>,
-    wait: Option<String>,
-    interval: Option<String>,
-    cacert: Option<String>,
-    insecure: bool,
-    quiet: bool,
-    verbose: bool,
+    values: Vec<Vec<String>>,
+    targets: Vec<String>,
 }
 
 impl Given {
-    fn value(&mut self, opt: Opt) -> &mut Option<String> {
-        match opt {
-            Opt::Timeout => &mut self.timeout,
-            Opt::Method => &mut self.method,
-            Opt::UnixSocket => &mut self.unix_socket,
-            Opt::ExpectStatus => &mut self.expect_status,
-            Opt::ExpectBody => &mut self.expect_body,
-            Opt::Wait => &mut self.wait,
-            Opt::Interval => &mut self.interval,
-            _ => &mut self.cacert,
+    fn all(&self, opt: Opt) -> &[String] {
+        &self.values[opt as usize]
+    }
+
+    fn one(&self, opt: Opt) -> Option<&str> {
+        self.all(opt).first().map(String::as_str)
+    }
+
+    fn has(&self, opt: Opt) -> bool {
+        !self.all(opt).is_empty()
+    }
+
+    /// Adds a value; a second one for an option that does not repeat is a usage error.
+    fn add(&mut self, spec: &Spec, value: String) -> Result<(), UsageError> {
+        let values = &mut self.values[spec.opt as usize];
+        if !values.is_empty() && spec.takes != Takes::Values {
+            return usage(match spec.takes {
+                Takes::Nothing => format!("{} given twice", spec.long),
+                _ => format!("{} given twice (only -H and --expect-json repeat)", spec.long),
+            });
         }
+        values.push(value);
+        Ok(())
     }
 }
 
-/// pico-args takes the values: the headers in their order, each other option
-/// once (asked a second time, it finds a repeat), the flags. It leaves the
-/// URL and the `--opt=value` forms, taken here verbatim: `=` splits at the
-/// first one, and no quote is removed (`-H=value` is split in `arrange`).
-/// pico-args looks for each option anywhere in the list, so `arrange` first
-/// walks the list in order and refuses what it would read otherwise than
-/// written.
+/// pico-args takes the values, option by option from the table: every value
+/// of a repeating option in order, each other option once (asked a second
+/// time, it finds a repeat), the flags. It leaves the targets and the
+/// `--opt=value` forms, taken here verbatim: `=` splits at the first one, and
+/// no quote is removed (repeating options' `=` forms are split in `arrange`).
+/// pico-args looks for each option anywhere in the list, so it cannot tell a
+/// value from an option's name (`--expect-body --wait 5s`): `arrange` first
+/// walks the list in order and refuses what pico-args would read otherwise
+/// than written.
 fn take_values(args: Vec<OsString>) -> Result<Given, UsageError> {
     let mut args = pico_args::Arguments::from_vec(arrange(args)?);
-    let mut given = Given {
-        // First: a header's value may be written like an option (-H=-t).
-        headers: args.values_from_fn("-H", verbatim).map_err(pico)?,
-        timeout: once(&mut args, ["-t", "--timeout"], "--timeout")?,
-        method: once(&mut args, ["-X", "--method"], "--method")?,
-        unix_socket: once(&mut args, "--unix-socket", "--unix-socket")?,
-        expect_status: once(&mut args, "--expect-status", "--expect-status")?,
-        expect_body: once(&mut args, "--expect-body", "--expect-body")?,
-        wait: once(&mut args, "--wait", "--wait")?,
-        interval: once(&mut args, "--interval", "--interval")?,
-        cacert: once(&mut args, "--cacert", "--cacert")?,
-        insecure: flag(&mut args, ["-k", "--insecure"], "--insecure")?,
-        quiet: flag(&mut args, ["-q", "--quiet"], "--quiet")?,
-        verbose: flag(&mut args, ["-v", "--verbose"], "--verbose")?,
-        url: None,
-    };
+    let mut given = Given { values: vec![Vec::new(); OPTIONS.len()], targets: Vec::new() };
+    // Repeating options first: their values may be written like an option (-H=-t).
+    for spec in OPTIONS.iter().filter(|s| s.takes == Takes::Values) {
+        given.values[spec.opt as usize] = args.values_from_fn(spec.key(), verbatim).map_err(pico)?;
+    }
+    for spec in OPTIONS {
+        match spec.takes {
+            Takes::Value => {
+                while let Some(value) = args.opt_value_from_fn(spec.keys(), verbatim).map_err(pico)? {
+                    given.add(spec, value)?;
+                }
+            }
+            Takes::Nothing => {
+                while args.contains(spec.keys()) {
+                    given.add(spec, String::new())?;
+                }
+            }
+            Takes::Values | Takes::Alone => {}
+        }
+    }
     for rest in args.finish() {
         let rest = utf8(rest)?;
         match rest.split_once('=').and_then(|(name, value)| Some((find(name)?, value))) {
-            Some(((opt, long), value)) => {
-                if given.value(opt).replace(value.to_string()).is_some() {
-                    return usage(format!("{long} given twice (only -H repeats)"));
-                }
-            }
-            None => given.url = Some(rest),
+            Some((spec, value)) => given.add(spec, value.to_string())?,
+            None => given.targets.push(rest),
         }
     }
     Ok(given)
@@ -218,23 +420,17 @@ fn take_values(args: Vec<OsString>) -> Result<Given, UsageError> {
 
 /// One walk over the arguments in order: every argument that starts with
 /// `-` is one of our options, in an option's place; a value after its option
-/// is not itself an option; `-h` and `-V` are not there; one URL at most.
-/// Returns the list for pico-args, with every header as `-H value` (so that
+/// is not itself an option; `-h` and `-V` are not there. Returns the list for
+/// pico-args, with every repeating option's value as `NAME value` (so that
 /// one name keeps them in order) and everything else as written: a value
 /// that follows its option never equals an option's name, and `--opt=value`
 /// never does.
 fn arrange(args: Vec<OsString>) -> Result<Vec<OsString>, UsageError> {
     let mut arranged: Vec<OsString> = Vec::with_capacity(args.len());
-    let mut url_at: Option<usize> = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let arg = utf8(arg)?;
         if !arg.starts_with('-') || arg == "-" {
-            if let Some(i) = url_at {
-                let first = arranged[i].to_string_lossy();
-                return usage(format!("unexpected argument '{arg}': only one URL is probed, and '{first}' is one"));
-            }
-            url_at = Some(arranged.len());
             arranged.push(arg.into());
             continue;
         }
@@ -242,18 +438,18 @@ fn arrange(args: Vec<OsString>) -> Result<Vec<OsString>, UsageError> {
             Some((name, value)) => (name, Some(value)),
             None => (arg.as_str(), None),
         };
-        let Some((opt, long)) = find(name) else {
+        let Some(spec) = find(name) else {
             return usage(unknown_option(name));
         };
-        let value = match (opt, inline) {
-            (Opt::Help | Opt::Version, _) => return usage(not_alone(name, opt)),
-            (_, Some(_)) if opt.is_flag() => return usage(format!("{long} takes no value (got '{arg}')")),
-            (Opt::Header, Some(value)) => value.to_string(),
-            _ if opt.is_flag() || inline.is_some() => {
+        let value = match (spec.takes, inline) {
+            (Takes::Alone, _) => return usage(not_alone(name, spec)),
+            (Takes::Nothing, Some(_)) => return usage(format!("{} takes no value (got '{arg}')", spec.long)),
+            (Takes::Values, Some(value)) => value.to_string(),
+            (Takes::Nothing, None) | (Takes::Value, Some(_)) => {
                 arranged.push(arg.into());
                 continue;
             }
-            _ => match args.next() {
+            (Takes::Value | Takes::Values, None) => match args.next() {
                 None => return usage(format!("{name} needs a value")),
                 Some(value) => {
                     let value = utf8(value)?;
@@ -266,30 +462,10 @@ fn arrange(args: Vec<OsString>) -> Result<Vec<OsString>, UsageError> {
                 }
             },
         };
-        arranged.push(if opt == Opt::Header { "-H".into() } else { arg.into() });
+        arranged.push(if spec.takes == Takes::Values { spec.key().into() } else { arg.into() });
         arranged.push(value.into());
     }
     Ok(arranged)
-}
-
-fn once<K: Into<pico_args::Keys> + Copy>(
-    args: &mut pico_args::Arguments,
-    keys: K,
-    long: &str,
-) -> Result<Option<String>, UsageError> {
-    let value = args.opt_value_from_fn(keys, verbatim).map_err(pico)?;
-    if value.is_some() && args.opt_value_from_fn(keys, verbatim).map_err(pico)?.is_some() {
-        return usage(format!("{long} given twice (only -H repeats)"));
-    }
-    Ok(value)
-}
-
-fn flag(args: &mut pico_args::Arguments, keys: [&'static str; 2], long: &str) -> Result<bool, UsageError> {
-    let given = args.contains(keys);
-    if given && args.contains(keys) {
-        return usage(format!("{long} given twice"));
-    }
-    Ok(given)
 }
 
 fn verbatim(value: &str) -> Result<String, std::convert::Infallible> {
@@ -307,11 +483,13 @@ fn utf8(arg: OsString) -> Result<String, UsageError> {
 
 /// `-h` and `-V` among other arguments: most often `-h` for `-H`, and a
 /// probe definition that prints help would pass without probing.
-fn not_alone(name: &str, opt: Opt) -> String {
-    match (name, opt) {
-        ("-h", _) => "-h is --help, which must be the only argument (a header is -H 'Name: value')".into(),
-        (_, Opt::Help) => format!("{name} prints the help and must be the only argument"),
-        _ => format!("{name} prints the version and must be the only argument"),
+fn not_alone(name: &str, spec: &Spec) -> String {
+    if name == "-h" {
+        "-h is --help, which must be the only argument (a header is -H 'Name: value')".into()
+    } else if spec.opt == Opt::Help {
+        format!("{name} prints the help and must be the only argument")
+    } else {
+        format!("{name} prints the version and must be the only argument")
     }
 }
 
@@ -322,7 +500,7 @@ fn unknown_option(name: &str) -> String {
     // (--timout, --expect_status, -timeout, --time).
     let nearest = OPTIONS
         .iter()
-        .flat_map(|(_, short, long)| [*short, *long])
+        .flat_map(|s| [s.short, s.long])
         .filter(|known| known.len() > 2 || !known.is_empty() && known.eq_ignore_ascii_case(name))
         .map(|known| (closeness(name, known), known))
         .filter(|(d, _)| *d <= 2)
@@ -332,9 +510,11 @@ fn unknown_option(name: &str) -> String {
         return text;
     }
     // A value glued to a short option: -t2s, -XHEAD.
-    let glued = name.get(..2).and_then(|head| OPTIONS.iter().find(|(opt, short, _)| *short == head && !opt.is_flag()));
-    if let Some((_, short, _)) = glued {
-        text.push_str(&format!("; write {short} {}", &name[2..]));
+    let glued = name
+        .get(..2)
+        .and_then(|head| OPTIONS.iter().find(|s| s.short == head && matches!(s.takes, Takes::Value | Takes::Values)));
+    if let Some(spec) = glued {
+        text.push_str(&format!("; write {} {}", spec.short, &name[2..]));
     }
     text
 }
@@ -363,57 +543,134 @@ fn closeness(typed: &str, known: &str) -> usize {
 
 // ----------------------------------------- 2. environment and defaults
 
+/// An option's text: given, else its environment variable (when it has one
+/// and it is not empty), with the name to put in an error.
+fn text_of(given: &Given, opt: Opt, env: &impl Fn(&str) -> Option<String>) -> Option<(String, String)> {
+    let spec = opt.spec();
+    if let Some(value) = given.one(opt) {
+        return Some((spec.long.to_string(), value.to_string()));
+    }
+    if spec.env.is_empty() {
+        return None;
+    }
+    env(spec.env).filter(|v| !v.is_empty()).map(|v| (format!("{}=", spec.env), v))
+}
+
+fn duration_of(given: &Given, opt: Opt, env: &impl Fn(&str) -> Option<String>) -> Result<Option<Duration>, UsageError> {
+    text_of(given, opt, env).map(|(what, text)| duration(&what, &text)).transpose()
+}
+
 /// Turns what was given into typed values, filling in the environment and
 /// the defaults.
-fn settle(given: &Given, env: &impl Fn(&str) -> Option<String>) -> Result<Config, UsageError> {
-    let timeout = match &given.timeout {
-        Some(t) => duration("--timeout", t)?,
-        None => match env("HEALTHPROBE_TIMEOUT") {
-            Some(t) if !t.is_empty() => duration("HEALTHPROBE_TIMEOUT=", &t)?,
-            _ => DEFAULT_TIMEOUT,
-        },
+fn settle(given: &Given, env: &impl Fn(&str) -> Option<String>) -> Result<Plan, UsageError> {
+    let timeout = duration_of(given, Opt::Timeout, env)?.unwrap_or(DEFAULT_TIMEOUT);
+    let wait = duration_of(given, Opt::Wait, env)?;
+    let interval = duration_of(given, Opt::Interval, env)?.unwrap_or(DEFAULT_INTERVAL);
+    let max_age = duration_of(given, Opt::MaxAge, env)?.unwrap_or(DEFAULT_MAX_AGE);
+    let verbosity = match (given.has(Opt::Quiet), given.has(Opt::Verbose)) {
+        (true, _) => Verbosity::Quiet,
+        (false, true) => Verbosity::Verbose,
+        (false, false) => Verbosity::Normal,
     };
-    let method = match given.method.as_deref() {
+    let mut web: Option<Config> = None;
+    let mut checks = Vec::new();
+    for (text, source) in targets(given, env) {
+        if let Some(path) = strip_scheme(&text, "file://") {
+            checks.push(Check::File(FileCheck { path: file_path(path).map_err(|e| bad(source, &text, e))?, max_age }));
+            continue;
+        }
+        let target = http_target(&text, source, env)?;
+        let mut config = match &web {
+            Some(config) => config.clone(),
+            None => web.insert(http_options(given, timeout, wait, interval, verbosity)?).clone(),
+        };
+        config.target = target;
+        checks.push(Check::Http(config));
+    }
+    Ok(Plan { checks, timeout, wait, interval, verbosity })
+}
+
+/// What every HTTP(S) target shares; the target itself is set by the caller.
+fn http_options(
+    given: &Given,
+    timeout: Duration,
+    wait: Option<Duration>,
+    interval: Duration,
+    verbosity: Verbosity,
+) -> Result<Config, UsageError> {
+    let method = match given.one(Opt::Method) {
         None => Method::Get,
         Some(m) if m.eq_ignore_ascii_case("GET") => Method::Get,
         Some(m) if m.eq_ignore_ascii_case("HEAD") => Method::Head,
         Some(m) => return Err(bad("--method", m, "only GET and HEAD are probes")),
     };
-    let expect_status = match &given.expect_status {
+    let expect_status = match given.one(Opt::ExpectStatus) {
         Some(s) => parse_status_set(s).map_err(|e| bad("--expect-status", s, e))?,
         None => StatusSet::default(),
     };
-    let wait = given.wait.as_deref().map(|w| duration("--wait", w)).transpose()?;
-    let interval = given.interval.as_deref().map(|i| duration("--interval", i)).transpose()?;
-    let verbosity = match (given.quiet, given.verbose) {
-        (true, _) => Verbosity::Quiet,
-        (false, true) => Verbosity::Verbose,
-        (false, false) => Verbosity::Normal,
-    };
+    let expect_json = given
+        .all(Opt::ExpectJson)
+        .iter()
+        .map(|e| json::parse_expectation(e).map_err(|why| bad("--expect-json", e, why)))
+        .collect::<Result<_, _>>()?;
     Ok(Config {
-        target: target(given.url.as_deref(), env)?,
+        target: Target::parse("/", target::DEFAULT_PORT).expect("a bare path is a target"),
         timeout,
         method,
-        headers: given.headers.iter().map(|h| parse_header(h)).collect::<Result<_, _>>()?,
-        unix_socket: given.unix_socket.clone(),
+        headers: given.all(Opt::Header).iter().map(|h| parse_header(h)).collect::<Result<_, _>>()?,
+        unix_socket: given.one(Opt::UnixSocket).map(str::to_string),
         expect_status,
-        expect_body: given.expect_body.clone(),
+        expect_body: given.one(Opt::ExpectBody).map(str::to_string),
+        expect_json,
         wait,
-        interval: interval.unwrap_or(DEFAULT_INTERVAL),
-        tls: if given.insecure { Tls::Insecure } else { Tls::Verify { cacert: given.cacert.clone() } },
+        interval,
+        tls: if given.has(Opt::Insecure) {
+            Tls::Insecure
+        } else {
+            Tls::Verify { cacert: given.one(Opt::Cacert).map(str::to_string) }
+        },
+        #[cfg(feature = "tls")]
+        client_identity: crate::identity::client_identity(given.one(Opt::Cert), given.one(Opt::Key))
+            .map_err(|e| UsageError(e.to_string()))?,
         verbosity,
     })
 }
 
-/// The URL argument, else `$HEALTHPROBE_URL`, else `/healthz`; a bare path
-/// is on 127.0.0.1 at `$PORT`.
-fn target(url: Option<&str>, env: &impl Fn(&str) -> Option<String>) -> Result<Target, UsageError> {
-    let from_env = if url.is_none() { env("HEALTHPROBE_URL").filter(|u| !u.is_empty()) } else { None };
-    let (url, source) = match (url, &from_env) {
-        (Some(u), _) => (u, "URL"),
-        (None, Some(u)) => (u.as_str(), "HEALTHPROBE_URL"),
-        (None, None) => ("/healthz", "URL"),
-    };
+/// The targets as written, each with the name of where it came from: the
+/// arguments, else `$HEALTHPROBE_URL` (one target), else `/healthz`.
+fn targets(given: &Given, env: &impl Fn(&str) -> Option<String>) -> Vec<(String, &'static str)> {
+    if !given.targets.is_empty() {
+        return given.targets.iter().map(|t| (t.clone(), "target")).collect();
+    }
+    match env("HEALTHPROBE_URL").filter(|u| !u.is_empty()) {
+        Some(url) => vec![(url, "HEALTHPROBE_URL")],
+        None => vec![("/healthz".to_string(), "URL")],
+    }
+}
+
+/// `rest` after a scheme written in any case.
+fn strip_scheme<'a>(text: &'a str, scheme: &str) -> Option<&'a str> {
+    let head = text.get(..scheme.len())?;
+    head.eq_ignore_ascii_case(scheme).then(|| &text[scheme.len()..])
+}
+
+/// `file:///PATH`: the path as written, which must be absolute. Not
+/// percent-decoded: what is written is the file's name.
+fn file_path(rest: &str) -> Result<String, String> {
+    if rest.is_empty() {
+        return Err("needs a path: file:///PATH".into());
+    }
+    if !rest.starts_with('/') {
+        return Err(format!("write file:///{rest} (an absolute path after file://, three slashes in all)"));
+    }
+    if rest.chars().any(char::is_control) {
+        return Err("the path contains a control character".into());
+    }
+    Ok(rest.to_string())
+}
+
+/// An HTTP(S) target; a bare path is on 127.0.0.1 at `$PORT`.
+fn http_target(url: &str, source: &str, env: &impl Fn(&str) -> Option<String>) -> Result<Target, UsageError> {
     // $PORT matters only for a bare path; a full URL names its own port.
     let port = match url.starts_with('/').then(|| env("PORT")).flatten() {
         Some(p) if !p.is_empty() => match p.parse::<u16>() {
@@ -422,6 +679,7 @@ fn target(url: Option<&str>, env: &impl Fn(&str) -> Option<String>) -> Result<Ta
         },
         _ => target::DEFAULT_PORT,
     };
+    let source = if source == "target" { "URL" } else { source };
     Target::parse(url, port).map_err(|e| bad(source, url, e))
 }
 
@@ -443,15 +701,71 @@ fn bad(what: &str, value: &str, why: impl fmt::Display) -> UsageError {
 // ------------------------------------------------- 3. the combination
 
 /// What cannot go together, and what this build cannot do.
-fn validate(given: &Given, config: &Config) -> Result<(), UsageError> {
-    if given.quiet && given.verbose {
+fn validate(given: &Given, plan: &Plan) -> Result<(), UsageError> {
+    if given.has(Opt::Quiet) && given.has(Opt::Verbose) {
         return usage("cannot combine --quiet with --verbose");
     }
-    if let Some(i) = &given.interval {
-        if given.wait.is_none() {
+    if let Some(i) = given.one(Opt::Interval) {
+        if !given.has(Opt::Wait) {
             return usage(format!("--interval '{i}' needs --wait (without it there is one attempt)"));
         }
     }
+    validate_targets(given, plan)?;
+    validate_tls(given, plan)?;
+    for check in &plan.checks {
+        if let Check::Http(config) = check {
+            validate_http(config)?;
+        }
+    }
+    Ok(())
+}
+
+/// Each target once; each option given means something for a target given.
+fn validate_targets(given: &Given, plan: &Plan) -> Result<(), UsageError> {
+    let mut kinds = Kinds(0);
+    let mut seen: Vec<&str> = Vec::with_capacity(plan.checks.len());
+    for check in &plan.checks {
+        let (name, kind) = match check {
+            Check::Http(c) if c.target.is_https() => (c.target.url(), Kinds::HTTPS),
+            Check::Http(c) => (c.target.url(), Kinds::HTTP),
+            Check::File(f) => (f.path.as_str(), Kinds::FILE),
+        };
+        if seen.contains(&name) {
+            return usage(format!("the target '{name}' is given twice"));
+        }
+        seen.push(name);
+        kinds = kinds.with(kind);
+    }
+    for spec in OPTIONS.iter().filter(|s| given.has(s.opt) && !s.applies.meets(kinds)) {
+        // The TLS options in the HTTP-only build say so in validate_tls.
+        if spec.applies == Kinds::HTTPS && !cfg!(feature = "tls") {
+            continue;
+        }
+        return usage(format!(
+            "{} means nothing for {}; it is for {} targets",
+            spec.long,
+            kinds_given(kinds),
+            spec.applies.describe()
+        ));
+    }
+    let web = plan.checks.iter().filter(|c| matches!(c, Check::Http(_))).count();
+    if given.has(Opt::UnixSocket) && web > 1 {
+        return usage("--unix-socket with several HTTP targets: give each socket its own call");
+    }
+    Ok(())
+}
+
+/// "a file:// target", "http:// targets", … what the command line probes.
+fn kinds_given(kinds: Kinds) -> &'static str {
+    match kinds {
+        Kinds::FILE => "a file:// target",
+        Kinds::HTTP => "an http:// target",
+        Kinds::HTTPS => "an https:// target",
+        _ => "the targets given",
+    }
+}
+
+fn validate_http(config: &Config) -> Result<(), UsageError> {
     if config.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("host")).count() > 1 {
         return usage("more than one Host header");
     }
@@ -462,8 +776,13 @@ fn validate(given: &Given, config: &Config) -> Result<(), UsageError> {
         if body.len() > MAX_BODY {
             return usage("--expect-body is longer than the 64 KiB of body that is read");
         }
-        if config.method == Method::Head {
+    }
+    if config.method == Method::Head {
+        if config.expect_body.is_some() {
             return usage("cannot combine --expect-body with -X HEAD (a HEAD response has no body)");
+        }
+        if !config.expect_json.is_empty() {
+            return usage("cannot combine --expect-json with -X HEAD (a HEAD response has no body)");
         }
     }
     if let Some(path) = &config.unix_socket {
@@ -481,28 +800,32 @@ fn validate(given: &Given, config: &Config) -> Result<(), UsageError> {
     if let Some(h) = config.headers.iter().find(|h| h.name.len() + h.value.len() + 6 > MAX_REQUEST_LINE) {
         return usage(format!("header '{}' is longer than 4 KiB, which cannot be sent", h.name));
     }
-    validate_tls(given, config)
+    Ok(())
 }
 
-fn validate_tls(given: &Given, config: &Config) -> Result<(), UsageError> {
-    if given.insecure && given.cacert.is_some() {
+fn validate_tls(given: &Given, plan: &Plan) -> Result<(), UsageError> {
+    if given.has(Opt::Insecure) && given.has(Opt::Cacert) {
         return usage("cannot combine --cacert with --insecure (the CA file would not be used)");
     }
-    if given.cacert.as_deref() == Some("") {
-        return usage("--cacert needs a file");
+    for opt in [Opt::Cacert, Opt::Cert, Opt::Key] {
+        if given.one(opt) == Some("") {
+            return usage(format!("{} needs a file", opt.spec().long));
+        }
     }
     if !cfg!(feature = "tls") {
-        if given.insecure {
-            return usage("--insecure needs the TLS build (healthprobe-tls); this build speaks plain HTTP only");
-        }
-        if given.cacert.is_some() {
-            return usage("--cacert needs the TLS build (healthprobe-tls); this build speaks plain HTTP only");
-        }
-        if config.target.is_https() {
+        let tls_option = OPTIONS.iter().find(|s| s.applies == Kinds::HTTPS && given.has(s.opt));
+        if let Some(spec) = tls_option {
             return usage(format!(
-                "{}: this build has no TLS; use the healthprobe-tls build for https:// URLs",
-                config.target
+                "{} needs the TLS build (healthprobe-tls); this build speaks plain HTTP only",
+                spec.long
             ));
+        }
+        let https = plan.checks.iter().find_map(|c| match c {
+            Check::Http(c) if c.target.is_https() => Some(c.target.url()),
+            _ => None,
+        });
+        if let Some(url) = https {
+            return usage(format!("{url}: this build has no TLS; use the healthprobe-tls build for https:// URLs"));
         }
     }
     Ok(())
@@ -617,10 +940,18 @@ mod tests {
         })
     }
 
-    fn config(args: &[&str], env: &[(&str, &str)]) -> Config {
+    fn plan(args: &[&str], env: &[(&str, &str)]) -> Plan {
         match run(args, env) {
-            Ok(Command::Probe(c)) => c,
+            Ok(Command::Probe(plan)) => plan,
             other => panic!("expected a probe for {args:?}, got {other:?}"),
+        }
+    }
+
+    /// The one HTTP target's configuration.
+    fn config(args: &[&str], env: &[(&str, &str)]) -> Config {
+        match plan(args, env).checks.as_slice() {
+            [Check::Http(c)] => c.clone(),
+            other => panic!("expected one HTTP target for {args:?}, got {other:?}"),
         }
     }
 
@@ -808,7 +1139,7 @@ mod tests {
 
     #[test]
     fn each_option_once_except_header() {
-        assert_eq!(error(&["-t", "1s", "-t", "2s"], &[]), "--timeout given twice (only -H repeats)");
+        assert_eq!(error(&["-t", "1s", "-t", "2s"], &[]), "--timeout given twice (only -H and --expect-json repeat)");
         assert!(error(&["-t", "1s", "--timeout=2s"], &[]).contains("--timeout given twice"));
         assert!(error(&["-v", "--verbose"], &[]).contains("--verbose given twice"));
         assert!(error(&["--wait", "1s", "--wait", "1s"], &[]).contains("--wait given twice"));
@@ -838,7 +1169,18 @@ mod tests {
         let cases: &[(&[&str], &str)] = &[
             (&["--bogus"], "unknown option '--bogus'"),
             (&["-Z"], "unknown option '-Z'"),
-            (&["/a", "/b"], "only one URL"),
+            (&["/a", "/a"], "the target 'http://127.0.0.1:8000/a' is given twice"),
+            (&["/a", "tcp-check"], "URL 'tcp-check': not a URL"),
+            (&["--max-age", "5s"], "--max-age means nothing for an http:// target"),
+            (&["-H", "X: y", "file:///run/beat"], "--header means nothing for a file:// target"),
+            (&["--expect-json", "status=ok", "file:///run/beat"], "--expect-json means nothing"),
+            (&["--max-age", "0", "file:///run/beat"], "--max-age '0'"),
+            (&["file://run/beat"], "write file:///run/beat"),
+            (&["file://"], "needs a path"),
+            (&["file:///a", "file:///a"], "given twice"),
+            (&["--unix-socket", "/s", "/a", "/b"], "several HTTP targets"),
+            (&["--expect-json", "status"], "--expect-json 'status'"),
+            (&["-X", "HEAD", "--expect-json", "a=1"], "HEAD response has no body"),
             (&["-t"], "-t needs a value"),
             (&["-t", "0"], "greater than zero"),
             (&["-t", "-1"], "--timeout '-1'"),
@@ -879,6 +1221,84 @@ mod tests {
             assert!(e.contains(words), "{args:?}: {e:?} should contain {words:?}");
             assert!(!e.contains('\n'), "{args:?}: one line");
         }
+    }
+
+    #[test]
+    fn several_targets_of_each_kind() {
+        let p = plan(
+            &["-t", "3s", "-H", "Host: app", "/healthz", "file:///run/hp/worker.alive", "http://[::1]:81/up"],
+            &[],
+        );
+        assert_eq!(p.timeout, Duration::from_secs(3));
+        match p.checks.as_slice() {
+            [Check::Http(a), Check::File(f), Check::Http(b)] => {
+                assert_eq!(a.target.url(), "http://127.0.0.1:8000/healthz");
+                assert_eq!(b.target.url(), "http://[::1]:81/up");
+                assert_eq!((a.headers.len(), b.headers.len()), (1, 1));
+                assert_eq!((a.timeout, b.timeout), (p.timeout, p.timeout));
+                assert_eq!(f, &FileCheck { path: "/run/hp/worker.alive".into(), max_age: DEFAULT_MAX_AGE });
+            }
+            other => panic!("{other:?}"),
+        }
+        let p = plan(&["--max-age", "10s", "--wait", "30s", "FILE:///tmp/beat"], &[]);
+        assert_eq!(p.checks, [Check::File(FileCheck { path: "/tmp/beat".into(), max_age: Duration::from_secs(10) })]);
+        assert_eq!(p.limit(), Duration::from_secs(30));
+        // $HEALTHPROBE_URL holds one target, of any kind; an argument replaces it.
+        let env = [("HEALTHPROBE_URL", "file:///tmp/beat")];
+        assert!(matches!(plan(&[], &env).checks.as_slice(), [Check::File(_)]));
+        assert!(matches!(plan(&["/x"], &env).checks.as_slice(), [Check::Http(_)]));
+        assert!(error(&[], &[("HEALTHPROBE_URL", "/a /b")]).contains("HEALTHPROBE_URL '/a /b'"));
+        // Options apply where some target takes them.
+        assert_eq!(plan(&["--max-age", "5s", "/healthz", "file:///b"], &[]).checks.len(), 2);
+        assert_eq!(plan(&["--expect-json", "a=1", "/healthz", "file:///b"], &[]).checks.len(), 2);
+    }
+
+    #[test]
+    fn expect_json_repeats_in_order() {
+        let c = config(&["--expect-json", "status=ok", "--expect-json=checks.db=true"], &[]);
+        let paths: Vec<&str> = c.expect_json.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["status", "checks.db"]);
+        assert_eq!(c.expect_json[0].wanted, "\"ok\"");
+        assert_eq!(c.expect_json[1].wanted, "true");
+    }
+
+    #[test]
+    fn every_option_in_its_row_and_in_the_help() {
+        let help = help();
+        for (i, spec) in OPTIONS.iter().enumerate() {
+            assert_eq!(spec.opt as usize, i, "{}", spec.long);
+            assert!(spec.long.starts_with("--") && (spec.short.is_empty() || spec.short.len() == 2));
+            assert_eq!(spec.value.is_empty(), matches!(spec.takes, Takes::Nothing | Takes::Alone), "{}", spec.long);
+            assert!(help.contains(&spec.names()), "--help lacks {}", spec.names());
+            assert!(!spec.help.is_empty() && !spec.doc.is_empty());
+            assert!(find(spec.long).is_some_and(|s| s.opt == spec.opt));
+        }
+        assert!(help.lines().all(|l| l.len() <= 88), "{help}");
+    }
+
+    /// The README's option table and the fuzz dictionary are rendered from
+    /// the table; `HEALTHPROBE_REGENERATE=1 cargo test --lib follow_the_declaration`
+    /// rewrites them.
+    #[test]
+    fn the_readme_and_the_fuzz_dictionary_follow_the_declaration() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let regenerate = std::env::var_os("HEALTHPROBE_REGENERATE").is_some();
+        let readme_path = root.join("README.md");
+        let readme = std::fs::read_to_string(&readme_path).unwrap();
+        let (begin, end) = ("<!-- options:begin (generated from src/cli.rs) -->\n", "<!-- options:end -->");
+        let from = readme.find(begin).expect("README.md has the options:begin marker") + begin.len();
+        let to = readme.find(end).expect("README.md has the options:end marker");
+        let wanted = readme_table();
+        let dict_path = root.join("fuzz/cli.dict");
+        let dict = std::fs::read_to_string(&dict_path).unwrap_or_default();
+        if regenerate {
+            std::fs::write(&readme_path, format!("{}{wanted}{}", &readme[..from], &readme[to..])).unwrap();
+            std::fs::write(&dict_path, fuzz_dictionary()).unwrap();
+            return;
+        }
+        let fix = "run HEALTHPROBE_REGENERATE=1 cargo test --lib follow_the_declaration";
+        assert!(readme[from..to] == wanted, "README.md's option table differs from src/cli.rs: {fix}");
+        assert!(dict == fuzz_dictionary(), "fuzz/cli.dict differs from src/cli.rs: {fix}");
     }
 
     #[cfg(not(feature = "tls"))]

@@ -1,5 +1,6 @@
-//! What a probe is: the validated `Config` that `cli` builds and `probe`,
-//! `connect` and `report` read, and the limits they share.
+//! What a probe is: the validated `Plan` that `cli` builds (one `Check` a
+//! target: an HTTP(S) `Config`, a `FileCheck`), which `probe`, `connect`,
+//! `file` and `report` read, and the limits they share.
 
 use std::fmt;
 use std::time::Duration;
@@ -18,6 +19,42 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// refuses it up front.
 pub const MAX_REQUEST_LINE: usize = 4 * 1024;
 
+/// The whole call: every target, and what they share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub checks: Vec<Check>,
+    pub timeout: Duration,
+    pub wait: Option<Duration>,
+    pub interval: Duration,
+    pub verbosity: Verbosity,
+}
+
+impl Plan {
+    /// How long the whole call may take.
+    pub fn limit(&self) -> Duration {
+        self.wait.unwrap_or(self.timeout)
+    }
+}
+
+/// One target and what it must be.
+// The HTTP case is the common one and is never copied after parsing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    Http(Config),
+    File(FileCheck),
+}
+
+/// `file:///PATH --max-age DUR`: a heartbeat file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileCheck {
+    /// The absolute path, as written after `file://`.
+    pub path: String,
+    pub max_age: Duration,
+}
+
+/// One HTTP(S) target with everything its request and verdict need (the
+/// shared timing and verbosity of the `Plan` included).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub target: Target,
@@ -27,9 +64,13 @@ pub struct Config {
     pub unix_socket: Option<String>,
     pub expect_status: StatusSet,
     pub expect_body: Option<String>,
+    pub expect_json: Vec<crate::json::Expectation>,
     pub wait: Option<Duration>,
     pub interval: Duration,
     pub tls: Tls,
+    /// `--cert` and `--key`, read and checked at parse time.
+    #[cfg(feature = "tls")]
+    pub client_identity: Option<crate::identity::ClientIdentity>,
     pub verbosity: Verbosity,
 }
 

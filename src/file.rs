@@ -32,8 +32,8 @@ pub enum Stale {
     InTheFuture { ahead: Duration },
 }
 
-/// Looks at `path` once, at `now`.
-pub fn check(path: &Path, max_age: Duration, now: SystemTime) -> Result<(), Stale> {
+/// Looks at `path` once, at `now`: its age when fresh.
+pub fn check(path: &Path, max_age: Duration, now: SystemTime) -> Result<Duration, Stale> {
     judge(std::fs::metadata(path).map(|m| (kind(&m), m.modified())), max_age, now)
 }
 
@@ -42,7 +42,7 @@ pub fn judge(
     looked: io::Result<(Option<&'static str>, io::Result<SystemTime>)>,
     max_age: Duration,
     now: SystemTime,
-) -> Result<(), Stale> {
+) -> Result<Duration, Stale> {
     let (not_regular, modified) = match looked {
         Ok(found) => found,
         Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
@@ -55,9 +55,9 @@ pub fn judge(
     }
     let modified = modified.map_err(|e| Stale::Unreadable(e.kind(), e.raw_os_error()))?;
     match now.duration_since(modified) {
-        Ok(age) if age <= max_age => Ok(()),
+        Ok(age) if age <= max_age => Ok(age),
         Ok(age) => Err(Stale::TooOld { age, max_age }),
-        Err(e) if e.duration() <= FUTURE_TOLERANCE => Ok(()),
+        Err(e) if e.duration() <= FUTURE_TOLERANCE => Ok(Duration::ZERO),
         Err(e) => Err(Stale::InTheFuture { ahead: e.duration() }),
     }
 }
@@ -82,18 +82,18 @@ mod tests {
 
     const MINUTE: Duration = Duration::from_secs(60);
 
-    fn at(modified: SystemTime, now: SystemTime) -> Result<(), Stale> {
+    fn at(modified: SystemTime, now: SystemTime) -> Result<Duration, Stale> {
         judge(Ok((None, Ok(modified))), MINUTE, now)
     }
 
     #[test]
     fn fresh_old_and_future() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        assert_eq!(at(now, now), Ok(()));
-        assert_eq!(at(now - MINUTE, now), Ok(()));
+        assert_eq!(at(now, now), Ok(Duration::ZERO));
+        assert_eq!(at(now - MINUTE, now), Ok(MINUTE));
         let age = MINUTE + Duration::from_millis(1);
         assert_eq!(at(now - age, now), Err(Stale::TooOld { age, max_age: MINUTE }));
-        assert_eq!(at(now + FUTURE_TOLERANCE, now), Ok(()));
+        assert_eq!(at(now + FUTURE_TOLERANCE, now), Ok(Duration::ZERO));
         let ahead = FUTURE_TOLERANCE + Duration::from_millis(1);
         assert_eq!(at(now + ahead, now), Err(Stale::InTheFuture { ahead }));
     }
@@ -115,7 +115,7 @@ mod tests {
         let beat = dir.join("beat");
         std::fs::write(&beat, b"").unwrap();
         let now = SystemTime::now();
-        assert_eq!(check(&beat, MINUTE, now), Ok(()));
+        assert!(check(&beat, MINUTE, now).is_ok_and(|age| age < MINUTE));
         assert!(matches!(check(&beat, MINUTE, now + 2 * MINUTE), Err(Stale::TooOld { .. })));
         assert_eq!(check(&dir, MINUTE, now), Err(Stale::NotRegular("a directory")));
         assert_eq!(check(&dir.join("none"), MINUTE, now), Err(Stale::Missing));

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod json;
 pub mod probe;
 pub mod report;
+pub mod run;
 pub mod scheme;
 pub mod target;
 pub mod watchdog;

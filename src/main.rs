@@ -5,7 +5,7 @@
 // or 1 whatever its descriptors, so it starts at the C entry point below.
 #![no_main]
 
-use healthprobe::{cli, config, probe, report, watchdog};
+use healthprobe::{cli, config, report, run, watchdog};
 
 use std::ffi::{c_char, c_int, c_ulong, CStr, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -34,12 +34,12 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     let verdict = match cli::parse(args, |name| std::env::var(name).ok()) {
         Ok(cli::Command::Help) => report::help(),
         Ok(cli::Command::Version) => report::version(),
-        Ok(cli::Command::Probe(config)) => {
+        Ok(cli::Command::Probe(plan)) => {
             forget_environment();
-            watchdog::set_quiet(config.verbosity == config::Verbosity::Quiet);
-            let limit = config.wait.unwrap_or(config.timeout);
-            watchdog::arm(limit + WATCHDOG_MARGIN, report::deadline_line(&config, limit));
-            report::verdict(&config, &probe::run(&config))
+            watchdog::set_quiet(plan.verbosity == config::Verbosity::Quiet);
+            let limit = plan.limit();
+            watchdog::arm(limit + WATCHDOG_MARGIN, report::plan_deadline_line(&plan, limit));
+            report::plan_verdict(&plan, &run::all(&plan))
         }
         Err(error) => report::usage(&error),
     };

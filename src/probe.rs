@@ -15,6 +15,7 @@ use ureq::{Agent, Timeout};
 
 use crate::config::{Config, Method, MAX_BODY, MAX_REQUEST_LINE};
 use crate::connect::{EveryAddress, Refused, TlsConnector, UnixConnector};
+use crate::json;
 use crate::target::Addresses;
 
 /// Body read for the excerpt in a failure line (the line shows about 200).
@@ -35,6 +36,8 @@ pub enum Outcome {
     Healthy(Exchange),
     UnexpectedStatus(Exchange),
     BodyMismatch(Exchange),
+    /// `--expect-json` does not hold: the first expectation that fails.
+    JsonMismatch(Exchange, json::Mismatch),
     Failed(Failure),
 }
 
@@ -174,18 +177,32 @@ fn attempt(config: &Config, limit: Duration, tls: &TlsConnector) -> Outcome {
         }
         return Outcome::UnexpectedStatus(exchange);
     }
-    let Some(needle) = config.expect_body.as_deref() else {
+    let needle = config.expect_body.as_deref().map(str::as_bytes);
+    if needle.is_none() && config.expect_json.is_empty() {
         // Healthy: the rest of the body, however large, is never read.
         return Outcome::Healthy(exchange);
-    };
+    }
     if !has_body {
         return Outcome::BodyMismatch(exchange);
     }
-    match read_body(response.body_mut().as_reader(), &mut exchange, MAX_BODY, Some(needle.as_bytes())) {
-        Ok(true) => Outcome::Healthy(exchange),
-        Ok(false) => Outcome::BodyMismatch(exchange),
-        Err(e) => Outcome::Failed(failure(ureq::Error::from(e), Phase::Body, limit)),
+    // --expect-body alone stops reading at its text; --expect-json reads the whole body.
+    let stop_at = if config.expect_json.is_empty() { needle } else { None };
+    let found = match read_body(response.body_mut().as_reader(), &mut exchange, MAX_BODY, stop_at) {
+        Ok(found) => found,
+        Err(e) => return Outcome::Failed(failure(ureq::Error::from(e), Phase::Body, limit)),
+    };
+    if let Some(needle) = needle {
+        if !(found || exchange.body.windows(needle.len()).any(|w| w == needle)) {
+            return Outcome::BodyMismatch(exchange);
+        }
     }
+    if !config.expect_json.is_empty() {
+        let truncated_at = exchange.body_truncated.then_some(MAX_BODY);
+        if let Err(mismatch) = json::check(&exchange.body, truncated_at, &config.expect_json) {
+            return Outcome::JsonMismatch(exchange, mismatch);
+        }
+    }
+    Outcome::Healthy(exchange)
 }
 
 /// Every default that matters, set on purpose.

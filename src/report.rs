@@ -5,11 +5,12 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::Duration;
 
-use crate::cli::{UsageError, HELP};
-use crate::config::{Config, Method, Verbosity};
+use crate::cli::{self, UsageError};
+use crate::config::{Check, Config, FileCheck, Method, Plan, Verbosity};
 use crate::file::Stale;
 use crate::json::{self, Mismatch};
 use crate::probe::{Exchange, Failure, Outcome, Phase, Probed};
+use crate::run::{Checked, Watched};
 
 /// Docker keeps this text in `docker inspect`: short, one line, no raw bytes.
 pub const MAX_LINE: usize = 512;
@@ -26,7 +27,7 @@ pub struct Verdict {
 }
 
 pub fn help() -> Verdict {
-    Verdict { stdout: Some(HELP.to_string()), stderr: None, healthy: true }
+    Verdict { stdout: Some(cli::help()), stderr: None, healthy: true }
 }
 
 pub fn version() -> Verdict {
@@ -55,14 +56,7 @@ pub fn describe(config: &Config, probed: &Probed) -> String {
     let mut line = String::from("healthprobe: ");
     push_subject(&mut line, config);
     line.push_str(": ");
-    if let Some(waited) = probed.waited {
-        let tries = if probed.attempts == 1 { "attempt" } else { "attempts" };
-        if probed.outcome.is_healthy() {
-            let _ = write!(line, "healthy after {} ({} {tries}): ", human(waited), probed.attempts);
-        } else {
-            let _ = write!(line, "still unhealthy after {} ({} {tries}); last: ", human(waited), probed.attempts);
-        }
-    }
+    push_waited(&mut line, probed.waited, probed.attempts, probed.outcome.is_healthy());
     match &probed.outcome {
         Outcome::Healthy(ex) => line.push_str(&status_text(ex.status)),
         Outcome::UnexpectedStatus(ex) => line.push_str(&unexpected_status(config, ex)),
@@ -73,9 +67,84 @@ pub fn describe(config: &Config, probed: &Probed) -> String {
             let _ = write!(line, " ({read}{} bytes read)", ex.body.len());
             push_excerpt(&mut line, ex);
         }
+        Outcome::JsonMismatch(ex, mismatch) => {
+            let _ = write!(line, "{} but {}", status_text(ex.status), json_mismatch(mismatch));
+        }
         Outcome::Failed(failure) => line.push_str(&failure_text(config, failure)),
     }
     line
+}
+
+/// The verdict on the whole call: healthy when every target is. A line for
+/// each target that is not (each naming its target), or for every target
+/// with `-v`, in the order the targets were given.
+pub fn plan_verdict(plan: &Plan, found: &[Checked]) -> Verdict {
+    let healthy = found.iter().all(Checked::is_healthy);
+    let mut lines = String::new();
+    for checked in found {
+        let show = match plan.verbosity {
+            Verbosity::Quiet => false,
+            Verbosity::Normal => !checked.is_healthy(),
+            Verbosity::Verbose => true,
+        };
+        if !show {
+            continue;
+        }
+        let line = match checked {
+            Checked::Http(config, probed) => describe(config, probed),
+            Checked::File(f, watched) => describe_file(f, watched),
+        };
+        lines.push_str(&finish_line(line));
+    }
+    Verdict { stdout: None, stderr: (!lines.is_empty()).then_some(lines), healthy }
+}
+
+/// `healthprobe: file:///PATH: …why…`.
+pub fn describe_file(f: &FileCheck, watched: &Watched) -> String {
+    let mut line = format!("healthprobe: file://{}: ", f.path);
+    push_waited(&mut line, watched.waited, watched.attempts, watched.found.is_ok());
+    match &watched.found {
+        Ok(age) => {
+            let _ = write!(line, "modified {} ago, within --max-age {}", human_age(*age), human(f.max_age));
+        }
+        Err(stale) => line.push_str(&stale_file(stale)),
+    }
+    line
+}
+
+/// `healthy after 2.5s (6 attempts): ` with `--wait`.
+fn push_waited(line: &mut String, waited: Option<Duration>, attempts: u32, healthy: bool) {
+    let Some(waited) = waited else { return };
+    let tries = if attempts == 1 { "attempt" } else { "attempts" };
+    if healthy {
+        let _ = write!(line, "healthy after {} ({attempts} {tries}): ", human(waited));
+    } else {
+        let _ = write!(line, "still unhealthy after {} ({attempts} {tries}); last: ", human(waited));
+    }
+}
+
+/// The watchdog's line for the whole call (see `deadline_line`).
+pub fn plan_deadline_line(plan: &Plan, limit: Duration) -> String {
+    let Some(Check::Http(config)) = plan.checks.first().filter(|_| plan.checks.len() == 1) else {
+        let mut line = String::from("healthprobe: ");
+        for (i, check) in plan.checks.iter().enumerate() {
+            if i > 0 {
+                line.push_str(", ");
+            }
+            match check {
+                Check::Http(config) => push_subject(&mut line, config),
+                Check::File(f) => {
+                    line.push_str("file://");
+                    line.push_str(&f.path);
+                }
+            }
+        }
+        let during = if plan.wait.is_some() { "still unhealthy after" } else { "no answer from every target within" };
+        let _ = write!(line, ": {during} {}", human(limit));
+        line.push_str(if plan.wait.is_some() { " (--wait)" } else { " (deadline)" });
+        return finish_line(line);
+    };
+    deadline_line(config, limit)
 }
 
 /// The line the watchdog prints if the process is still running past its
@@ -394,7 +463,7 @@ pub fn stale_file(stale: &Stale) -> String {
         Stale::TooOld { age, max_age } => format!(
             "last modified {} ago, more than --max-age {} (its writer has stopped or is stuck)",
             human_age(*age),
-            human_age(*max_age)
+            human(*max_age)
         ),
         Stale::InTheFuture { ahead } => {
             format!("modified {} in the future: the clock of this host or of its writer is wrong", human_age(*ahead))
@@ -421,7 +490,10 @@ mod tests {
 
     fn config(args: &[&str]) -> Config {
         match parse(args.iter().map(Into::into).collect(), |_| None) {
-            Ok(Command::Probe(c)) => c,
+            Ok(Command::Probe(mut plan)) => match plan.checks.pop() {
+                Some(Check::Http(c)) => c,
+                other => panic!("{args:?}: not one HTTP target: {other:?}"),
+            },
             other => panic!("{other:?}"),
         }
     }
@@ -624,7 +696,7 @@ mod tests {
         assert_eq!(human_age(d(3 * 86400 + 4 * 3600 + 5)), "3d4h");
         assert_eq!(
             stale_file(&Stale::TooOld { age: d(192), max_age: d(60) }),
-            "last modified 3m12s ago, more than --max-age 1m00s (its writer has stopped or is stuck)"
+            "last modified 3m12s ago, more than --max-age 60s (its writer has stopped or is stuck)"
         );
         assert!(
             stale_file(&Stale::Unreadable(std::io::ErrorKind::PermissionDenied, Some(13))).contains("ermission denied")

@@ -108,7 +108,27 @@ fn rows() -> Vec<Row> {
         row(&["{base}/health z"], OK, 1, &["the path has byte 0x20, which must be percent-encoded"]),
         row(&["{url}#status"], OK, 1, &["a #fragment is never sent to the server"]),
         row(&["{base}/a%zz"], OK, 1, &["'%' that does not start a %XX escape"]),
-        row(&["{url}", "{url}"], OK, 1, &["only one URL is probed"]),
+        // Several targets: each a real target, each once, every option used by one of them.
+        row(&["{url}", "{url}"], OK, 1, &["the target '{url}' is given twice"]),
+        row(&["-t", "2s", "500ms", "{url}"], OK, 1, &["URL '500ms': not a URL"]),
+        row(&["--expect-status", "200", "204", "{url}"], OK, 1, &["URL '204': not a URL"]),
+        row(&["{url}", "{base}/readyz"], OK, 0, &[]),
+        row(&["{url}", "file:///nonexistent/worker.alive"], OK, 1, &["file:///nonexistent/worker.alive: no such file"]),
+        row(&["--max-age", "5s", "{url}"], OK, 1, &["--max-age means nothing for an http:// target"]),
+        row(&["-H", "Host: app", "file:///tmp"], OK, 1, &["--header means nothing for a file:// target"]),
+        row(&["--expect-body", "ok", "file:///tmp"], OK, 1, &["--expect-body means nothing for a file:// target"]),
+        row(&["file://tmp/worker.alive"], OK, 1, &["write file:///tmp/worker.alive"]),
+        row(&["--unix-socket", "/tmp/gunicorn.sock", "{url}", "{base}/readyz"], OK, 1, &["several HTTP targets"]),
+        // --expect-json compares values, where a substring would pass.
+        row(&["--expect-json", "status=ok", "{url}"], Behind::Answer("200 OK", "{\"status\": \"ok\"}"), 0, &[]),
+        row(
+            &["--expect-json", "status=ok", "{url}"],
+            Behind::Answer("200 OK", "{\"status\": \"ok_but_draining\"}"),
+            1,
+            &["200 OK but --expect-json status: found \"ok_but_draining\", wanted \"ok\""],
+        ),
+        row(&["--expect-json", "status=ok", "{url}"], NOT_OK, 1, &["the body is not JSON"]),
+        row(&["--expect-json", "status", "{url}"], OK, 1, &["--expect-json 'status': write PATH=VALUE"]),
         // Headers that cannot be sent.
         row(&["-H", "X-Name: caf\u{e9}", "{url}"], OK, 1, &["header 'X-Name' has a non-ASCII character"]),
         row(&["-H", "Host: a", "-H", "host: b", "{url}"], OK, 1, &["more than one Host header"]),

@@ -357,7 +357,7 @@ fn output_modes() {
 
     let r = probe(&["--help"]);
     assert_eq!(r.code, Some(0));
-    assert!(r.stdout.starts_with("healthprobe: one HTTP request") && r.stdout.contains("--expect-status"));
+    assert!(r.stdout.starts_with("healthprobe: is this instance healthy?") && r.stdout.contains("--expect-status"));
     let r = probe(&["-V"]);
     assert_eq!(r.code, Some(0));
     assert!(
@@ -402,7 +402,7 @@ fn usage_errors_exit_1_with_one_line() {
         (&["localhost:8000"], "not a URL"),
         (&["http://[::1/"], "closing ']'"),
         (&["http://h:70000/"], "port '70000'"),
-        (&["/a", "/b"], "only one URL"),
+        (&["/a", "/a"], "is given twice"),
         (&["http://user:pw@127.0.0.1/"], "credentials"),
     ];
     for (args, words) in cases {

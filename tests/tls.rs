@@ -260,8 +260,12 @@ fn tls_over_a_unix_socket() {
 #[test]
 fn plain_http_urls_still_work_in_the_tls_build() {
     let server = Server::tcp(answer("200 OK"));
-    assert_healthy(&probe(&["--cacert", &certs().ca(), &server.url("/healthz")]), "http:// in the TLS build");
+    assert_healthy(&probe(&[&server.url("/healthz")]), "http:// in the TLS build");
     assert_eq!(server.connections(), 1);
+    // A TLS option with only http:// targets would be silently ignored: refused.
+    let r = probe(&["--cacert", &certs().ca(), &server.url("/healthz")]);
+    assert_fails(&r, &["--cacert means nothing for an http:// target"], "--cacert with http://");
+    assert_eq!(server.connections(), 1, "a usage error connects nowhere");
 }
 
 #[test]

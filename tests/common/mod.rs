@@ -903,19 +903,31 @@ pub fn vm_hwm_kib(pid: u32) -> i64 {
 /// nothing. Returns a complaint instead of panicking, so that callers can
 /// add context.
 pub fn check_contract(r: &Run) -> Result<(), String> {
+    check_lines(r, 1)
+}
+
+/// The contract of a call with several targets: exit 1 prints one line for
+/// each of the `failing` targets, each line as the contract has it.
+pub fn check_lines(r: &Run, failing: usize) -> Result<(), String> {
     match r.code {
         Some(0) if r.stderr.is_empty() => Ok(()),
         Some(0) => Err(format!("exit 0 but printed {:?}", r.stderr)),
         Some(1) => {
-            let line = &r.stderr;
-            if !(line.starts_with("healthprobe: ") && line.ends_with('\n') && line.matches('\n').count() == 1) {
-                return Err(format!("exit 1 without exactly one line: {line:?}"));
+            let text = &r.stderr;
+            if !(text.ends_with('\n') && text.matches('\n').count() == failing) {
+                let want = if failing == 1 { "exactly one line".to_string() } else { format!("{failing} lines") };
+                return Err(format!("exit 1 without {want}: {text:?}"));
             }
-            if line.len() > MAX_LINE {
-                return Err(format!("line of {} bytes: {line:?}", line.len()));
-            }
-            if line[..line.len() - 1].chars().any(char::is_control) {
-                return Err(format!("raw control character: {line:?}"));
+            for line in text.split_inclusive('\n') {
+                if !line.starts_with("healthprobe: ") {
+                    return Err(format!("a line without the program's name: {line:?}"));
+                }
+                if line.len() > MAX_LINE {
+                    return Err(format!("line of {} bytes: {line:?}", line.len()));
+                }
+                if line[..line.len() - 1].chars().any(char::is_control) {
+                    return Err(format!("raw control character: {line:?}"));
+                }
             }
             Ok(())
         }
