@@ -347,6 +347,8 @@ pub fn parse(args: Vec<OsString>, env: impl Fn(&str) -> Option<String>) -> Resul
 #[derive(Debug)]
 struct Given {
     values: Vec<Vec<String>>,
+    /// A bit for each option given (`arrange`).
+    present: u32,
     targets: Vec<String>,
 }
 
@@ -360,7 +362,7 @@ impl Given {
     }
 
     fn has(&self, opt: Opt) -> bool {
-        !self.all(opt).is_empty()
+        self.present & 1 << opt as u32 != 0
     }
 
     /// Adds a value; a second one for an option that does not repeat is a usage error.
@@ -387,13 +389,16 @@ impl Given {
 /// walks the list in order and refuses what pico-args would read otherwise
 /// than written.
 fn take_values(args: Vec<OsString>) -> Result<Given, UsageError> {
-    let mut args = pico_args::Arguments::from_vec(arrange(args)?);
-    let mut given = Given { values: vec![Vec::new(); OPTIONS.len()], targets: Vec::new() };
+    let (arranged, present) = arrange(args)?;
+    let mut args = pico_args::Arguments::from_vec(arranged);
+    let mut given = Given { values: vec![Vec::new(); OPTIONS.len()], present, targets: Vec::new() };
+    // Only the options that `arrange` saw: each look is a scan of the list.
+    let given_here = || OPTIONS.iter().filter(|s| present & 1 << s.opt as u32 != 0);
     // Repeating options first: their values may be written like an option (-H=-t).
-    for spec in OPTIONS.iter().filter(|s| s.takes == Takes::Values) {
+    for spec in given_here().filter(|s| s.takes == Takes::Values) {
         given.values[spec.opt as usize] = args.values_from_fn(spec.key(), verbatim).map_err(pico)?;
     }
-    for spec in OPTIONS {
+    for spec in given_here() {
         match spec.takes {
             Takes::Value => {
                 while let Some(value) = args.opt_value_from_fn(spec.keys(), verbatim).map_err(pico)? {
@@ -424,9 +429,11 @@ fn take_values(args: Vec<OsString>) -> Result<Given, UsageError> {
 /// pico-args, with every repeating option's value as `NAME value` (so that
 /// one name keeps them in order) and everything else as written: a value
 /// that follows its option never equals an option's name, and `--opt=value`
-/// never does.
-fn arrange(args: Vec<OsString>) -> Result<Vec<OsString>, UsageError> {
+/// never does. Also returns which options are there, a bit each.
+fn arrange(args: Vec<OsString>) -> Result<(Vec<OsString>, u32), UsageError> {
+    const _: () = assert!(OPTIONS.len() <= 32, "one bit an option");
     let mut arranged: Vec<OsString> = Vec::with_capacity(args.len());
+    let mut present = 0u32;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let arg = utf8(arg)?;
@@ -441,6 +448,7 @@ fn arrange(args: Vec<OsString>) -> Result<Vec<OsString>, UsageError> {
         let Some(spec) = find(name) else {
             return usage(unknown_option(name));
         };
+        present |= 1 << spec.opt as u32;
         let value = match (spec.takes, inline) {
             (Takes::Alone, _) => return usage(not_alone(name, spec)),
             (Takes::Nothing, Some(_)) => return usage(format!("{} takes no value (got '{arg}')", spec.long)),
@@ -465,7 +473,7 @@ fn arrange(args: Vec<OsString>) -> Result<Vec<OsString>, UsageError> {
         arranged.push(if spec.takes == Takes::Values { spec.key().into() } else { arg.into() });
         arranged.push(value.into());
     }
-    Ok(arranged)
+    Ok((arranged, present))
 }
 
 fn verbatim(value: &str) -> Result<String, std::convert::Infallible> {
@@ -543,21 +551,19 @@ fn closeness(typed: &str, known: &str) -> usize {
 
 // ----------------------------------------- 2. environment and defaults
 
-/// An option's text: given, else its environment variable (when it has one
-/// and it is not empty), with the name to put in an error.
-fn text_of(given: &Given, opt: Opt, env: &impl Fn(&str) -> Option<String>) -> Option<(String, String)> {
-    let spec = opt.spec();
-    if let Some(value) = given.one(opt) {
-        return Some((spec.long.to_string(), value.to_string()));
-    }
-    if spec.env.is_empty() {
-        return None;
-    }
-    env(spec.env).filter(|v| !v.is_empty()).map(|v| (format!("{}=", spec.env), v))
-}
-
+/// An option's duration: given, else from its environment variable (when it
+/// has one and it is not empty), else none.
 fn duration_of(given: &Given, opt: Opt, env: &impl Fn(&str) -> Option<String>) -> Result<Option<Duration>, UsageError> {
-    text_of(given, opt, env).map(|(what, text)| duration(&what, &text)).transpose()
+    let spec = opt.spec();
+    if let Some(text) = given.one(opt) {
+        return duration(spec.long, text).map(Some);
+    }
+    match (!spec.env.is_empty()).then(|| env(spec.env)).flatten() {
+        Some(text) if !text.is_empty() => {
+            parse_duration(&text).map(Some).map_err(|e| bad(&format!("{}=", spec.env), &text, e))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Turns what was given into typed values, filling in the environment and
@@ -572,27 +578,41 @@ fn settle(given: &Given, env: &impl Fn(&str) -> Option<String>) -> Result<Plan, 
         (false, true) => Verbosity::Verbose,
         (false, false) => Verbosity::Normal,
     };
-    let mut web: Option<Config> = None;
-    let mut checks = Vec::new();
-    for (text, source) in targets(given, env) {
-        if let Some(path) = strip_scheme(&text, "file://") {
-            checks.push(Check::File(FileCheck { path: file_path(path).map_err(|e| bad(source, &text, e))?, max_age }));
+    let from_env;
+    let (texts, source): (Vec<&str>, &str) = if given.targets.is_empty() {
+        from_env = env("HEALTHPROBE_URL").filter(|u| !u.is_empty());
+        match &from_env {
+            Some(url) => (vec![url.as_str()], "HEALTHPROBE_URL"),
+            None => (vec!["/healthz"], "URL"),
+        }
+    } else {
+        (given.targets.iter().map(String::as_str).collect(), "target")
+    };
+    let mut checks = Vec::with_capacity(texts.len());
+    for text in texts {
+        if let Some(path) = strip_scheme(text, "file://") {
+            checks.push(Check::File(FileCheck { path: file_path(path).map_err(|e| bad(source, text, e))?, max_age }));
             continue;
         }
-        let target = http_target(&text, source, env)?;
-        let mut config = match &web {
-            Some(config) => config.clone(),
-            None => web.insert(http_options(given, timeout, wait, interval, verbosity)?).clone(),
+        let target = http_target(text, source, env)?;
+        // Every HTTP target shares the options: the first one's, but for the target.
+        let first = checks.iter().find_map(|c| match c {
+            Check::Http(config) => Some(config),
+            Check::File(_) => None,
+        });
+        let config = match first {
+            Some(first) => Config { target, ..first.clone() },
+            None => http_options(given, target, timeout, wait, interval, verbosity)?,
         };
-        config.target = target;
         checks.push(Check::Http(config));
     }
     Ok(Plan { checks, timeout, wait, interval, verbosity })
 }
 
-/// What every HTTP(S) target shares; the target itself is set by the caller.
+/// An HTTP(S) target with the options every HTTP(S) target shares.
 fn http_options(
     given: &Given,
+    target: Target,
     timeout: Duration,
     wait: Option<Duration>,
     interval: Duration,
@@ -614,7 +634,7 @@ fn http_options(
         .map(|e| json::parse_expectation(e).map_err(|why| bad("--expect-json", e, why)))
         .collect::<Result<_, _>>()?;
     Ok(Config {
-        target: Target::parse("/", target::DEFAULT_PORT).expect("a bare path is a target"),
+        target,
         timeout,
         method,
         headers: given.all(Opt::Header).iter().map(|h| parse_header(h)).collect::<Result<_, _>>()?,
@@ -634,18 +654,6 @@ fn http_options(
             .map_err(|e| UsageError(e.to_string()))?,
         verbosity,
     })
-}
-
-/// The targets as written, each with the name of where it came from: the
-/// arguments, else `$HEALTHPROBE_URL` (one target), else `/healthz`.
-fn targets(given: &Given, env: &impl Fn(&str) -> Option<String>) -> Vec<(String, &'static str)> {
-    if !given.targets.is_empty() {
-        return given.targets.iter().map(|t| (t.clone(), "target")).collect();
-    }
-    match env("HEALTHPROBE_URL").filter(|u| !u.is_empty()) {
-        Some(url) => vec![(url, "HEALTHPROBE_URL")],
-        None => vec![("/healthz".to_string(), "URL")],
-    }
 }
 
 /// `rest` after a scheme written in any case.
