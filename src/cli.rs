@@ -20,7 +20,9 @@
 //! (`validate`).
 
 use std::ffi::OsString;
-use std::fmt::{self, Write as _};
+use std::fmt;
+#[cfg(test)]
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::config::{
@@ -93,8 +95,6 @@ pub struct Spec {
     pub applies: Kinds,
     /// The `--help` line, wrapped when printed.
     pub help: &'static str,
-    /// The README's text (Markdown).
-    pub doc: &'static str,
 }
 
 impl Spec {
@@ -143,8 +143,13 @@ macro_rules! options {
         /// Every option, in the order `--help` and the README list them.
         pub const OPTIONS: &[Spec] = &[$(Spec {
             opt: Opt::$opt, short: $short, long: $long, value: $value, takes: Takes::$takes, env: $env,
-            applies: Kinds::$applies, help: $help, doc: $doc,
+            applies: Kinds::$applies, help: $help,
         }),*];
+
+        /// Each option's text in the README's table, by `Opt`: kept out of
+        /// the executable, which never prints it.
+        #[cfg(test)]
+        const DOCS: &[&str] = &[$($doc),*];
     };
 }
 
@@ -276,16 +281,18 @@ pub fn help() -> String {
 }
 
 /// The README's option table, from the table.
-pub fn readme_table() -> String {
+#[cfg(test)]
+fn readme_table() -> String {
     let mut text = String::from("| option | targets | meaning |\n|---|---|---|\n");
     for spec in OPTIONS {
-        let _ = writeln!(text, "| `{}` | {} | {} |", spec.names(), spec.applies.describe(), spec.doc);
+        let _ = writeln!(text, "| `{}` | {} | {} |", spec.names(), spec.applies.describe(), DOCS[spec.opt as usize]);
     }
     text
 }
 
 /// The fuzz dictionary for `cli`: every option name, and each `--long=` form.
-pub fn fuzz_dictionary() -> String {
+#[cfg(test)]
+fn fuzz_dictionary() -> String {
     let mut text = String::from("# Generated from src/cli.rs (the options! table) by a test; do not edit.\n");
     for spec in OPTIONS {
         for name in [spec.short, spec.long].into_iter().filter(|n| !n.is_empty()) {
@@ -1278,7 +1285,7 @@ mod tests {
             assert!(spec.long.starts_with("--") && (spec.short.is_empty() || spec.short.len() == 2));
             assert_eq!(spec.value.is_empty(), matches!(spec.takes, Takes::Nothing | Takes::Alone), "{}", spec.long);
             assert!(help.contains(&spec.names()), "--help lacks {}", spec.names());
-            assert!(!spec.help.is_empty() && !spec.doc.is_empty());
+            assert!(!spec.help.is_empty() && !DOCS[i].is_empty());
             assert!(find(spec.long).is_some_and(|s| s.opt == spec.opt));
         }
         assert!(help.lines().all(|l| l.len() <= 88), "{help}");
