@@ -295,8 +295,8 @@ pub fn failure_line(data: &[u8]) {
         2 => Outcome::BodyMismatch(exchange),
         3 => Outcome::Healthy(exchange),
         4 => Outcome::Failed(Failure::Malformed(reason)),
-        5 => Outcome::Failed(Failure::Io { phase: Phase::Response, reason }),
-        6 => Outcome::Failed(Failure::Resolve(reason)),
+        5 => Outcome::Failed(Failure::Io { phase: Phase::Response, error: std::io::Error::other(reason) }),
+        6 => Outcome::Failed(Failure::Unresolved { host: reason, error: None }),
         _ => Outcome::Failed(Failure::Tls(reason)),
     };
     let waited = (flags & 4 != 0).then(|| Duration::from_millis(u64::from(*s0) * 997 + u64::from(*s1)));

@@ -10,37 +10,91 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
 use ureq::unversioned::transport::time::Instant;
 use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport};
 use ureq::{Error, Timeout};
 
 #[cfg(feature = "tls")]
-pub use tls::{HandshakeError, TlsConnector};
+pub use tls::TlsConnector;
+
+/// Why no connection was made: what the connectors know, as data, for
+/// probe.rs to turn into its `Failure` and report.rs into words.
+#[derive(Debug)]
+pub enum Unconnected {
+    /// The deadline passed while connecting.
+    TimedOut,
+    /// Every address in the list answered with a refusal (never empty).
+    Refused(Vec<SocketAddr>),
+    /// No address could even be tried: these were, and the first reason.
+    Unreachable {
+        addrs: Vec<SocketAddr>,
+        error: io::Error,
+    },
+    /// Any other failure of connect(2).
+    Io(io::Error),
+    /// The system resolver found no address for `host` (`error` is None) or
+    /// failed with `error`.
+    Unresolved {
+        host: String,
+        error: Option<io::Error>,
+    },
+    /// `--unix-socket`: a socket file that nobody listens on.
+    SocketRefused(String),
+    NoSuchSocket(String),
+    NotASocket(String),
+    SocketError {
+        path: String,
+        error: io::Error,
+    },
+    /// TCP connected, the TLS handshake did not finish in time.
+    #[cfg(feature = "tls")]
+    HandshakeTimedOut,
+    /// TCP connected, the TLS handshake failed: a sentence naming the host.
+    #[cfg(feature = "tls")]
+    Handshake(String),
+}
+
+// ureq's `Connector` and `Resolver` can only fail with a `ureq::Error`, so an
+// `Unconnected` travels as `Error::Other`; `unconnected` below is the one
+// place that takes it out again.
+impl From<Unconnected> for Error {
+    fn from(why: Unconnected) -> Error {
+        Error::Other(Box::new(why))
+    }
+}
+
+/// The `Unconnected` a connector or the resolver put into `error`, or the
+/// error itself when it came from ureq (after the connection was made).
+pub fn unconnected(error: Error) -> Result<Unconnected, Error> {
+    match error {
+        Error::Other(boxed) => boxed.downcast::<Unconnected>().map(|why| *why).map_err(Error::Other),
+        other => Err(other),
+    }
+}
+
+// Required of `Error::Other`'s contents; nothing prints it (report.rs words
+// the failure), and a derived or formatted one would bring formatting code
+// into the binary.
+impl fmt::Display for Unconnected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not connected")
+    }
+}
+
+impl std::error::Error for Unconnected {}
 
 /// TCP to each address of the target in turn, within the one deadline.
 /// ureq's TcpConnector does the same but reports the last address's failure:
 /// for `localhost` where IPv6 is off (Docker's default network) that is ::1's
 /// "address not available", when what matters is that nothing listens on
-/// 127.0.0.1. This reports the most telling failure: a refusal, then a
-/// timeout, then the first "unavailable" or "unreachable" with the addresses
-/// tried. With `--unix-socket`, the connection made before it passes through.
+/// 127.0.0.1. `walk` decides the order and the most telling failure. With
+/// `--unix-socket`, the connection made before it passes through.
 pub struct EveryAddress;
 
-/// Every address that answered refused; carried through ureq as `Error::Other`.
-#[derive(Debug)]
-pub struct Refused(pub Vec<SocketAddr>);
-
-impl fmt::Display for Refused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("connection refused")
-    }
-}
-
-impl std::error::Error for Refused {}
-
 /// The least time an address is given, as in ureq's own split.
-const MIN_PER_ADDRESS: std::time::Duration = std::time::Duration::from_millis(10);
+const MIN_PER_ADDRESS: Duration = Duration::from_millis(10);
 
 impl Connector<Connection> for EveryAddress {
     type Out = Connection;
@@ -49,80 +103,64 @@ impl Connector<Connection> for EveryAddress {
         if chained.is_some() {
             return Ok(chained);
         }
-        if let [addr] = details.addrs[..] {
-            return match connect_tcp(addr, time_left(details.timeout)?, details) {
-                Ok(connected) => Ok(Some(connected)),
-                Err(Error::Io(e)) if is_unavailable(&e) => Err(unreachable(&details.addrs, e)),
-                Err(e) => Err(e),
-            };
-        }
         let start = std::time::Instant::now();
         let budget = time_left_since(details);
-        let (mut refused, mut timed_out, mut unavailable) = (Vec::new(), false, None);
-        let count = details.addrs.len();
-        for (i, addr) in details.addrs.iter().enumerate() {
-            let left = budget.saturating_sub(start.elapsed());
-            if left.is_zero() {
-                timed_out = true;
-                break;
-            }
-            // Half of what is left for each address but the last, so that a
-            // silent first address leaves time for the others.
-            let share = if i + 1 == count { left } else { (left / 2).max(MIN_PER_ADDRESS).min(left) };
-            match connect_tcp(*addr, Some(share), details) {
-                Ok(connected) => return Ok(Some(connected)),
-                Err(Error::Io(e)) if e.kind() == io::ErrorKind::ConnectionRefused => refused.push(*addr),
-                Err(Error::Timeout(_)) => timed_out = true,
-                Err(Error::Io(e)) if is_unavailable(&e) => {
+        let stream =
+            walk(&details.addrs, budget, || start.elapsed(), |addr, share| TcpStream::connect_timeout(&addr, share))?;
+        // Nagle's algorithm holds a small write back only while an earlier one is
+        // unacknowledged. A plain HTTP request leaves in one write with nothing
+        // after it; a TLS handshake writes several times, so it sends at once.
+        if details.uri.scheme_str() == Some("https") {
+            stream.set_nodelay(true).map_err(Unconnected::Io)?;
+        }
+        Ok(Some(Connection::new(Socket::Tcp(stream), details)))
+    }
+}
+
+/// Tries `addrs` in order within `budget` (`elapsed` tells how much of it is
+/// gone), each with `connect`, until one connects; otherwise the most
+/// telling failure: every refusal, then a timeout, then the first
+/// "unavailable" or "unreachable" with the addresses tried. Each address but
+/// the last is given half of what is left, so that a silent first address
+/// leaves time for the others. A plain function of what `connect` returns.
+///
+/// Our own rather than ureq's TcpConnector, whose transport also sets a
+/// write timeout and TCP_NODELAY: two system calls of a probe's 28 that buy
+/// nothing here (see `Connection::transmit_output` for the first).
+pub fn walk<C>(
+    addrs: &[SocketAddr],
+    budget: Duration,
+    elapsed: impl Fn() -> Duration,
+    mut connect: impl FnMut(SocketAddr, Duration) -> io::Result<C>,
+) -> Result<C, Unconnected> {
+    let (mut refused, mut timed_out, mut unavailable) = (Vec::new(), false, None);
+    for (i, addr) in addrs.iter().enumerate() {
+        let left = budget.saturating_sub(elapsed());
+        if left.is_zero() {
+            timed_out = true;
+            break;
+        }
+        let share = if i + 1 == addrs.len() { left } else { (left / 2).max(MIN_PER_ADDRESS).min(left) };
+        match connect(*addr, share) {
+            Ok(connected) => return Ok(connected),
+            Err(e) => match e.kind() {
+                io::ErrorKind::ConnectionRefused => refused.push(*addr),
+                // A socket timeout is WouldBlock on Linux and TimedOut elsewhere.
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => timed_out = true,
+                _ if is_unavailable(&e) => {
                     unavailable.get_or_insert(e);
                 }
-                Err(e) => return Err(e),
-            }
-        }
-        if !refused.is_empty() {
-            return Err(Error::Other(Box::new(Refused(refused))));
-        }
-        match unavailable {
-            Some(e) if !timed_out => Err(unreachable(&details.addrs, e)),
-            _ => Err(Error::Timeout(details.timeout.reason)),
+                _ => return Err(Unconnected::Io(e)),
+            },
         }
     }
-}
-
-/// One TCP connection to `addr`, given at most `limit`. Our own rather than
-/// ureq's TcpConnector, whose transport also sets a write timeout and
-/// TCP_NODELAY: two system calls of a probe's 28 that buy nothing here (see
-/// `Connection::transmit_output` for the first).
-fn connect_tcp(
-    addr: SocketAddr,
-    limit: Option<std::time::Duration>,
-    details: &ConnectionDetails,
-) -> Result<Connection, Error> {
-    let stream = match limit {
-        Some(limit) => TcpStream::connect_timeout(&addr, limit),
-        None => TcpStream::connect(addr),
+    if !refused.is_empty() {
+        return Err(Unconnected::Refused(refused));
     }
-    .map_err(|e| timed_out(e, Timeout::Connect))?;
-    // Nagle's algorithm holds a small write back only while an earlier one is
-    // unacknowledged. A plain HTTP request leaves in one write with nothing
-    // after it; a TLS handshake writes several times, so it sends at once.
-    if details.uri.scheme_str() == Some("https") {
-        stream.set_nodelay(true)?;
+    match unavailable {
+        Some(error) if !timed_out => Err(Unconnected::Unreachable { addrs: addrs.to_vec(), error }),
+        _ => Err(Unconnected::TimedOut),
     }
-    Ok(Connection::new(Socket::Tcp(stream), details))
-}
-
-/// No address could even be tried: say which, and the usual reason.
-fn unreachable(addrs: &[SocketAddr], e: io::Error) -> Error {
-    let tried: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-    let why = match e.kind() {
-        io::ErrorKind::AddrNotAvailable if addrs.iter().any(SocketAddr::is_ipv6) => {
-            "address not available (is IPv6 switched off?)".to_string()
-        }
-        io::ErrorKind::AddrNotAvailable => "address not available".to_string(),
-        _ => e.to_string(),
-    };
-    Error::Io(io::Error::new(e.kind(), format!("cannot reach {}: {why}", tried.join(" or "))))
 }
 
 /// The failures that concern one address only: the local stack refused to
@@ -138,7 +176,7 @@ fn is_unavailable(e: &io::Error) -> bool {
 }
 
 /// What is left of the connect timeout, which was measured from `details.now`.
-fn time_left_since(details: &ConnectionDetails) -> std::time::Duration {
+fn time_left_since(details: &ConnectionDetails) -> Duration {
     let after = *details.timeout.after;
     match (details.now, (details.current_time)()) {
         (Instant::Exact(start), Instant::Exact(now)) => after.saturating_sub(now.saturating_duration_since(start)),
@@ -165,24 +203,23 @@ impl Connector<()> for UnixConnector {
         // connect(2) on a Unix socket does not wait for the server: it either
         // queues on the listen backlog or fails at once. (Only a full backlog
         // blocks it; the watchdog bounds that.)
-        let stream = UnixStream::connect(path).map_err(|e| explain(path, e))?;
+        let stream = UnixStream::connect(path).map_err(|e| unix_failure(path, e))?;
         Ok(Some(Connection::new(Socket::Unix(stream), details)))
     }
 }
 
 /// A refused connection on something that is not a socket means the path is
-/// wrong, not that the app is down: say which. Every line names the path.
-fn explain(path: &str, e: io::Error) -> Error {
-    let why = match e.kind() {
-        io::ErrorKind::ConnectionRefused => match std::fs::metadata(path) {
-            Ok(m) if !m.file_type().is_socket() => format!("{path} is not a socket"),
-            // A socket file nobody listens on: report.rs says so, naming the path.
-            _ => return Error::Io(e),
+/// wrong, not that the app is down: which it is.
+fn unix_failure(path: &str, error: io::Error) -> Unconnected {
+    let path = path.to_string();
+    match error.kind() {
+        io::ErrorKind::ConnectionRefused => match std::fs::metadata(&path) {
+            Ok(m) if !m.file_type().is_socket() => Unconnected::NotASocket(path),
+            _ => Unconnected::SocketRefused(path),
         },
-        io::ErrorKind::NotFound => format!("{path} does not exist"),
-        _ => format!("{path}: {e}"),
-    };
-    Error::Io(io::Error::other(why))
+        io::ErrorKind::NotFound => Unconnected::NoSuchSocket(path),
+        _ => Unconnected::SocketError { path, error },
+    }
 }
 
 /// One connection, over TCP or a Unix socket, and ureq's buffers for it.
@@ -331,28 +368,8 @@ mod tls {
 
     use crate::config::Tls;
 
-    /// Why a handshake failed, carried through ureq as `Error::Other` so that
-    /// probe::failure can tell it from a failure after the handshake.
-    #[derive(Debug)]
-    pub enum HandshakeError {
-        TimedOut,
-        /// A sentence that names the host and what was wrong.
-        Failed(String),
-    }
-
-    impl fmt::Display for HandshakeError {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            match self {
-                HandshakeError::TimedOut => f.write_str("TLS handshake timed out"),
-                HandshakeError::Failed(why) => f.write_str(why),
-            }
-        }
-    }
-
-    impl std::error::Error for HandshakeError {}
-
     fn failed(why: String) -> Error {
-        Error::Other(Box::new(HandshakeError::Failed(why)))
+        Unconnected::Handshake(why).into()
     }
 
     /// Wraps the connection in TLS for https:// URLs. Our own rather than
@@ -457,7 +474,7 @@ mod tls {
 
     fn handshake_failure(e: io::Error, host: &str) -> Error {
         let e = match Error::from(e) {
-            Error::Timeout(_) => return Error::Other(Box::new(HandshakeError::TimedOut)),
+            Error::Timeout(_) => return Unconnected::HandshakeTimedOut.into(),
             Error::Io(e) => e,
             other => return failed(format!("handshake with {host} failed: {other}")),
         };
@@ -585,5 +602,144 @@ mod tls {
         fn is_tls(&self) -> bool {
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+    use std::io::ErrorKind::{AddrNotAvailable, ConnectionRefused, NetworkUnreachable, PermissionDenied, TimedOut};
+
+    const V4: &str = "127.0.0.1:8000";
+    const V6: &str = "[::1]:8000";
+
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    /// Walks `list` with a 1 s budget, each address answering as `answers`
+    /// says (None: it connects) and using the time given for a timeout.
+    /// Returns the addresses tried with the share each was given, and the result.
+    fn walked(
+        list: &[&str],
+        answers: &[Option<io::ErrorKind>],
+    ) -> (Vec<(String, u128)>, Result<SocketAddr, Unconnected>) {
+        let clock = Cell::new(Duration::ZERO);
+        let tried = RefCell::new(Vec::new());
+        let result = walk(
+            &addrs(list),
+            Duration::from_secs(1),
+            || clock.get(),
+            |addr, share| {
+                let i = tried.borrow().len();
+                tried.borrow_mut().push((addr.to_string(), share.as_millis()));
+                match answers[i] {
+                    None => Ok(addr),
+                    Some(TimedOut) => {
+                        clock.set(clock.get() + share);
+                        Err(TimedOut.into())
+                    }
+                    Some(kind) => Err(kind.into()),
+                }
+            },
+        );
+        (tried.into_inner(), result)
+    }
+
+    #[test]
+    fn the_first_address_that_connects_wins() {
+        let (tried, result) = walked(&[V4, V6], &[None]);
+        assert_eq!(tried, [(V4.into(), 500)]);
+        assert_eq!(result.unwrap().to_string(), V4);
+        let (tried, result) = walked(&[V4, V6], &[Some(ConnectionRefused), None]);
+        assert_eq!(tried, [(V4.into(), 500), (V6.into(), 1000)]);
+        assert_eq!(result.unwrap().to_string(), V6);
+    }
+
+    #[test]
+    fn ipv6_off_reports_the_refusal_on_ipv4() {
+        let (tried, result) = walked(&[V4, V6], &[Some(ConnectionRefused), Some(AddrNotAvailable)]);
+        assert_eq!(tried.len(), 2);
+        assert!(matches!(result, Err(Unconnected::Refused(on)) if on == addrs(&[V4])));
+        // ::1 alone, where IPv6 is off: nothing could be tried.
+        let (_, result) = walked(&[V6], &[Some(AddrNotAvailable)]);
+        match result {
+            Err(Unconnected::Unreachable { addrs: a, error }) => {
+                assert_eq!((a, error.kind()), (addrs(&[V6]), AddrNotAvailable))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_refused_and_one_timing_out_reports_the_refusal() {
+        let (tried, result) = walked(&[V4, V6], &[Some(TimedOut), Some(ConnectionRefused)]);
+        // The silent first address had half the budget; the second the rest.
+        assert_eq!(tried, [(V4.into(), 500), (V6.into(), 500)]);
+        assert!(matches!(result, Err(Unconnected::Refused(on)) if on == addrs(&[V6])));
+        let (_, result) = walked(&[V4, V6], &[Some(ConnectionRefused), Some(TimedOut)]);
+        assert!(matches!(result, Err(Unconnected::Refused(on)) if on == addrs(&[V4])));
+    }
+
+    #[test]
+    fn all_refused_names_every_address() {
+        let (tried, result) = walked(&[V4, V6, "10.0.0.7:8000"], &[Some(ConnectionRefused); 3]);
+        assert_eq!(tried.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(), [V4, V6, "10.0.0.7:8000"]);
+        assert!(matches!(result, Err(Unconnected::Refused(on)) if on == addrs(&[V4, V6, "10.0.0.7:8000"])));
+    }
+
+    #[test]
+    fn a_timeout_outranks_unreachable_and_the_deadline_stops_the_walk() {
+        let (_, result) = walked(&[V6, V4], &[Some(NetworkUnreachable), Some(TimedOut)]);
+        assert!(matches!(result, Err(Unconnected::TimedOut)));
+        // The first address took the whole budget: the second is not tried.
+        let clock = Cell::new(Duration::ZERO);
+        let mut tried = 0;
+        let result: Result<(), _> = walk(
+            &addrs(&[V4, V6]),
+            Duration::from_millis(15),
+            || clock.get(),
+            |_, share| {
+                tried += 1;
+                clock.set(clock.get() + share.max(Duration::from_millis(15)));
+                Err(TimedOut.into())
+            },
+        );
+        assert_eq!(tried, 1);
+        assert!(matches!(result, Err(Unconnected::TimedOut)));
+        // Any other error ends the walk at once.
+        let (tried, result) = walked(&[V4, V6], &[Some(PermissionDenied)]);
+        assert_eq!(tried.len(), 1);
+        assert!(matches!(result, Err(Unconnected::Io(e)) if e.kind() == PermissionDenied));
+    }
+
+    #[test]
+    fn unconnected_crosses_ureq_and_back() {
+        let error: Error = Unconnected::Refused(addrs(&[V4])).into();
+        assert!(matches!(unconnected(error), Ok(Unconnected::Refused(on)) if on == addrs(&[V4])));
+        assert!(matches!(unconnected(Error::Timeout(Timeout::Global)), Err(Error::Timeout(Timeout::Global))));
+        let foreign = Error::Other(Box::new(io::Error::other("not ours")));
+        assert!(matches!(unconnected(foreign), Err(Error::Other(e)) if e.to_string() == "not ours"));
+    }
+
+    #[test]
+    fn unix_socket_failures_say_what_the_path_is() {
+        let dir = std::env::temp_dir().join(format!("healthprobe-connect-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("plain");
+        std::fs::write(&file, "x").unwrap();
+        let file = file.to_str().unwrap();
+        assert!(matches!(unix_failure(file, ConnectionRefused.into()), Unconnected::NotASocket(p) if p == file));
+        let gone = dir.join("gone");
+        let gone = gone.to_str().unwrap();
+        assert!(matches!(unix_failure(gone, ConnectionRefused.into()), Unconnected::SocketRefused(p) if p == gone));
+        assert!(
+            matches!(unix_failure(gone, io::ErrorKind::NotFound.into()), Unconnected::NoSuchSocket(p) if p == gone)
+        );
+        assert!(
+            matches!(unix_failure(gone, PermissionDenied.into()), Unconnected::SocketError { path, .. } if path == gone)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

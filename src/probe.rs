@@ -3,18 +3,17 @@
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use ureq::config::Config as AgentConfig;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{ConnectionDetails, Connector, NextTimeout, Transport};
+use ureq::unversioned::transport::{Connector, NextTimeout};
 use ureq::{Agent, Timeout};
 
 use crate::config::{Config, Method, MAX_BODY, MAX_REQUEST_LINE};
-use crate::connect::{EveryAddress, Refused, TlsConnector, UnixConnector};
+use crate::connect::{self, EveryAddress, TlsConnector, Unconnected, UnixConnector};
 use crate::json;
 use crate::target::Addresses;
 
@@ -71,18 +70,37 @@ pub enum Phase {
     Body,
 }
 
-/// Why no usable response arrived.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why no usable response arrived: what happened, with the data to word it
+/// (report.rs writes every sentence).
+#[derive(Debug)]
 pub enum Failure {
     TimedOut {
         phase: Phase,
         limit: Duration,
     },
-    /// The resolver's own words, naming the host.
-    Resolve(String),
-    /// Nothing listens: on these addresses, or (none listed) on the one the
-    /// URL or the Unix socket names.
+    /// The system resolver found no address for `host` (`error` is None), or
+    /// failed with `error`.
+    Unresolved {
+        host: String,
+        error: Option<io::Error>,
+    },
+    /// ureq's resolver step gave no address.
+    NoAddress,
+    /// Nothing listens on any of these addresses (never empty).
     Refused(Vec<SocketAddr>),
+    /// Nothing listens on the `--unix-socket` at this path.
+    SocketRefused(String),
+    /// None of the addresses could be tried; the first reason.
+    Unreachable {
+        addrs: Vec<SocketAddr>,
+        error: io::Error,
+    },
+    NoSuchSocket(String),
+    NotASocket(String),
+    SocketError {
+        path: String,
+        error: io::Error,
+    },
     Reset {
         phase: Phase,
     },
@@ -92,7 +110,12 @@ pub enum Failure {
     Tls(String),
     Io {
         phase: Phase,
-        reason: String,
+        error: io::Error,
+    },
+    /// Any other error ureq reports.
+    Other {
+        phase: Phase,
+        error: ureq::Error,
     },
 }
 
@@ -134,7 +157,6 @@ pub fn run(config: &Config) -> Probed {
 }
 
 fn attempt(config: &Config, limit: Duration, tls: &TlsConnector) -> Outcome {
-    let connected = Arc::new(AtomicBool::new(false));
     // With a Unix socket, EveryAddress passes its connection on, and the
     // URL's host is only the Host header: nothing to look up.
     let addresses = match config.unix_socket {
@@ -143,10 +165,7 @@ fn attempt(config: &Config, limit: Duration, tls: &TlsConnector) -> Outcome {
     };
     let agent = Agent::with_parts(
         agent_config(limit),
-        UnixConnector(config.unix_socket.clone())
-            .chain(EveryAddress)
-            .chain(MarkConnected(connected.clone()))
-            .chain(tls.clone()),
+        UnixConnector(config.unix_socket.clone()).chain(EveryAddress).chain(tls.clone()),
         FixedResolver(addresses),
     );
     let url = config.target.url();
@@ -156,10 +175,9 @@ fn attempt(config: &Config, limit: Duration, tls: &TlsConnector) -> Outcome {
     };
     let mut response = match result {
         Ok(r) => r,
-        Err(e) => {
-            let phase = if connected.load(Ordering::Relaxed) { Phase::Response } else { Phase::Connect };
-            return Outcome::Failed(failure(e, phase, limit));
-        }
+        // What the connectors report is typed (`Unconnected`); any other
+        // error came once the connection was made.
+        Err(e) => return Outcome::Failed(failure(e, Phase::Response, limit)),
     };
 
     let mut exchange = Exchange {
@@ -261,53 +279,51 @@ fn read_body(mut body: impl Read, exchange: &mut Exchange, max: usize, needle: O
     }
 }
 
+/// The failure a ureq error stands for: an `Unconnected` from the
+/// connectors or the resolver, or ureq's own error in `phase`.
 fn failure(error: ureq::Error, phase: Phase, limit: Duration) -> Failure {
+    let error = match connect::unconnected(error) {
+        Ok(why) => return unconnected(why, limit),
+        Err(error) => error,
+    };
     match error {
         ureq::Error::Timeout(Timeout::Resolve) => Failure::TimedOut { phase: Phase::Resolve, limit },
         ureq::Error::Timeout(_) => Failure::TimedOut { phase, limit },
-        ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => Failure::TimedOut { phase, limit },
-        #[cfg(feature = "tls")]
-        ureq::Error::Other(e) if e.is::<crate::connect::HandshakeError>() => match e.downcast_ref() {
-            Some(crate::connect::HandshakeError::Failed(why)) => Failure::Tls(why.clone()),
-            _ => Failure::TimedOut { phase: Phase::Handshake, limit },
-        },
-        ureq::Error::Other(e) if e.is::<ResolveError>() || e.is::<Refused>() => match e.downcast::<Refused>() {
-            Ok(refused) => Failure::Refused(refused.0),
-            Err(resolve) => Failure::Resolve(resolve.to_string()),
-        },
-        ureq::Error::Io(e) => io_failure(&e, phase),
-        ureq::Error::HostNotFound => Failure::Resolve("the host has no address".into()),
+        ureq::Error::Io(e) => io_failure(e, phase, limit),
+        ureq::Error::HostNotFound => Failure::NoAddress,
         ureq::Error::LargeResponseHeader(_, limit) => Failure::HeadersTooLarge(limit),
         ureq::Error::Protocol(e) => Failure::Malformed(e.to_string()),
         ureq::Error::Tls(e) => Failure::Tls(e.to_string()),
-        other => Failure::Io { phase, reason: other.to_string() },
+        error => Failure::Other { phase, error },
     }
 }
 
-fn io_failure(e: &io::Error, phase: Phase) -> Failure {
+fn unconnected(why: Unconnected, limit: Duration) -> Failure {
+    match why {
+        Unconnected::TimedOut => Failure::TimedOut { phase: Phase::Connect, limit },
+        Unconnected::Refused(addrs) => Failure::Refused(addrs),
+        Unconnected::Unreachable { addrs, error } => Failure::Unreachable { addrs, error },
+        Unconnected::Io(e) => io_failure(e, Phase::Connect, limit),
+        Unconnected::Unresolved { host, error } => Failure::Unresolved { host, error },
+        Unconnected::SocketRefused(path) => Failure::SocketRefused(path),
+        Unconnected::NoSuchSocket(path) => Failure::NoSuchSocket(path),
+        Unconnected::NotASocket(path) => Failure::NotASocket(path),
+        Unconnected::SocketError { path, error } => Failure::SocketError { path, error },
+        #[cfg(feature = "tls")]
+        Unconnected::HandshakeTimedOut => Failure::TimedOut { phase: Phase::Handshake, limit },
+        #[cfg(feature = "tls")]
+        Unconnected::Handshake(why) => Failure::Tls(why),
+    }
+}
+
+fn io_failure(e: io::Error, phase: Phase, limit: Duration) -> Failure {
     match e.kind() {
-        io::ErrorKind::ConnectionRefused => Failure::Refused(Vec::new()),
+        io::ErrorKind::TimedOut => Failure::TimedOut { phase, limit },
         io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
             Failure::Reset { phase }
         }
         io::ErrorKind::UnexpectedEof => Failure::Closed,
-        _ => Failure::Io { phase, reason: e.to_string() },
-    }
-}
-
-/// Marks that a transport exists, so a timeout can say whether the server
-/// was reached.
-#[derive(Debug)]
-struct MarkConnected(Arc<AtomicBool>);
-
-impl<In: Transport> Connector<In> for MarkConnected {
-    type Out = In;
-
-    fn connect(&self, _: &ConnectionDetails, chained: Option<In>) -> Result<Option<In>, ureq::Error> {
-        if chained.is_some() {
-            self.0.store(true, Ordering::Relaxed);
-        }
-        Ok(chained)
+        _ => Failure::Io { phase, error: e },
     }
 }
 
@@ -342,29 +358,13 @@ fn lookup(host_port: &str, limit: Duration) -> Result<std::vec::IntoIter<std::ne
     let (tx, rx) = mpsc::sync_channel(1);
     let query = host_port.to_string();
     thread::spawn(move || tx.send(query.to_socket_addrs()));
-    let name = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
+    let host = || host_port.rsplit_once(':').map_or(host_port, |(h, _)| h).to_string();
     match rx.recv_timeout(limit) {
         Ok(Ok(addrs)) if addrs.len() > 0 => Ok(addrs),
-        Ok(Ok(_)) => Err(cannot_resolve(name, "no address")),
-        Ok(Err(e)) => Err(cannot_resolve(name, &e.to_string())),
+        Ok(Ok(_)) => Err(Unconnected::Unresolved { host: host(), error: None }.into()),
+        Ok(Err(e)) => Err(Unconnected::Unresolved { host: host(), error: Some(e) }.into()),
         Err(_) => Err(ureq::Error::Timeout(Timeout::Resolve)),
     }
-}
-
-/// The system resolver's answer, naming the host; carried through ureq as `Error::Other`.
-#[derive(Debug)]
-struct ResolveError(String);
-
-impl std::fmt::Display for ResolveError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ResolveError {}
-
-fn cannot_resolve(name: &str, reason: &str) -> ureq::Error {
-    ureq::Error::Other(Box::new(ResolveError(format!("cannot resolve {name}: {reason}"))))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::cli::{self, UsageError};
@@ -70,7 +71,7 @@ pub fn describe(config: &Config, probed: &Probed) -> String {
         Outcome::JsonMismatch(ex, mismatch) => {
             let _ = write!(line, "{} but {}", status_text(ex.status), json_mismatch(mismatch));
         }
-        Outcome::Failed(failure) => line.push_str(&failure_text(config, failure)),
+        Outcome::Failed(failure) => push_failure(&mut line, failure),
     }
     line
 }
@@ -212,56 +213,120 @@ fn redirect_hint(config: &Config, location: &str) -> &'static str {
     }
 }
 
-fn failure_text(config: &Config, failure: &Failure) -> String {
-    let limit_of = |l: &Duration| human(*l);
+fn push_failure(line: &mut String, failure: &Failure) {
+    let within = |line: &mut String, before: &str, limit: &Duration, after: &str| {
+        line.push_str(before);
+        line.push_str(&human(*limit));
+        line.push_str(after);
+    };
     match failure {
         Failure::TimedOut { phase: Phase::Resolve, limit } => {
-            format!("timed out resolving the host name after {}", limit_of(limit))
+            within(line, "timed out resolving the host name after ", limit, "")
         }
         Failure::TimedOut { phase: Phase::Connect, limit } => {
-            format!("could not connect within {} (timeout)", limit_of(limit))
+            within(line, "could not connect within ", limit, " (timeout)")
         }
         #[cfg(feature = "tls")]
         Failure::TimedOut { phase: Phase::Handshake, limit } => {
-            format!("connected, but the TLS handshake did not finish within {} (timeout)", limit_of(limit))
+            within(line, "connected, but the TLS handshake did not finish within ", limit, " (timeout)")
         }
         Failure::TimedOut { phase: Phase::Response, limit } => {
-            format!("connected, but no complete response headers within {} (timeout)", limit_of(limit))
+            within(line, "connected, but no complete response headers within ", limit, " (timeout)")
         }
         Failure::TimedOut { phase: Phase::Body, limit } => {
-            format!("response body not complete within {} (timeout)", limit_of(limit))
+            within(line, "response body not complete within ", limit, " (timeout)")
         }
-        Failure::Resolve(reason) => reason.clone(),
-        Failure::Refused(on) if !on.is_empty() => {
-            let on: Vec<String> = on.iter().map(|a| a.to_string()).collect();
-            format!("connection refused: nothing is listening on {}", on.join(" or "))
-        }
-        Failure::Refused(_) => match &config.unix_socket {
-            Some(path) => format!("connection refused: nothing is listening on {path}"),
-            None => {
-                let host = config.target.url().split('/').nth(2).unwrap_or_default();
-                let with_port = if host.ends_with(']') || !host.contains(':') {
-                    format!("{host}:{}", config.target.port())
-                } else {
-                    host.to_string()
-                };
-                format!("connection refused: nothing is listening on {with_port}")
+        Failure::Unresolved { host, error } => {
+            line.push_str("cannot resolve ");
+            line.push_str(host);
+            line.push_str(": ");
+            match error {
+                Some(e) => line.push_str(&e.to_string()),
+                None => line.push_str("no address"),
             }
-        },
-        Failure::Reset { phase: Phase::Body } => "connection reset while reading the body".into(),
-        Failure::Reset { .. } => "connection reset before a complete response".into(),
-        Failure::Closed => "connection closed before a complete response".into(),
-        Failure::Malformed(why) => format!("not a valid HTTP response: {why}"),
-        Failure::HeadersTooLarge(limit) => format!("response headers larger than {limit} bytes"),
-        Failure::Tls(why) => format!("TLS: {why}"),
-        Failure::Io { phase, reason } => match phase {
-            Phase::Resolve => format!("resolving: {reason}"),
-            Phase::Connect => format!("connecting: {reason}"),
-            #[cfg(feature = "tls")]
-            Phase::Handshake => format!("during the TLS handshake: {reason}"),
-            Phase::Response => format!("reading the response: {reason}"),
-            Phase::Body => format!("reading the body: {reason}"),
-        },
+        }
+        Failure::NoAddress => line.push_str("the host has no address"),
+        Failure::Refused(on) => {
+            line.push_str("connection refused: nothing is listening on ");
+            push_addresses(line, on);
+        }
+        Failure::SocketRefused(path) => {
+            line.push_str("connection refused: nothing is listening on ");
+            line.push_str(path);
+        }
+        Failure::Unreachable { addrs, error } => {
+            line.push_str("connecting: cannot reach ");
+            push_addresses(line, addrs);
+            line.push_str(": ");
+            match error.kind() {
+                std::io::ErrorKind::AddrNotAvailable if addrs.iter().any(SocketAddr::is_ipv6) => {
+                    line.push_str("address not available (is IPv6 switched off?)")
+                }
+                std::io::ErrorKind::AddrNotAvailable => line.push_str("address not available"),
+                _ => line.push_str(&error.to_string()),
+            }
+        }
+        Failure::NoSuchSocket(path) => {
+            line.push_str("connecting: ");
+            line.push_str(path);
+            line.push_str(" does not exist");
+        }
+        Failure::NotASocket(path) => {
+            line.push_str("connecting: ");
+            line.push_str(path);
+            line.push_str(" is not a socket");
+        }
+        Failure::SocketError { path, error } => {
+            line.push_str("connecting: ");
+            line.push_str(path);
+            line.push_str(": ");
+            line.push_str(&error.to_string());
+        }
+        Failure::Reset { phase: Phase::Body } => line.push_str("connection reset while reading the body"),
+        Failure::Reset { .. } => line.push_str("connection reset before a complete response"),
+        Failure::Closed => line.push_str("connection closed before a complete response"),
+        Failure::Malformed(why) => {
+            line.push_str("not a valid HTTP response: ");
+            line.push_str(why);
+        }
+        Failure::HeadersTooLarge(limit) => {
+            line.push_str("response headers larger than ");
+            line.push_str(&limit.to_string());
+            line.push_str(" bytes");
+        }
+        Failure::Tls(why) => {
+            line.push_str("TLS: ");
+            line.push_str(why);
+        }
+        Failure::Io { phase, error } => {
+            line.push_str(in_phase(*phase));
+            line.push_str(&error.to_string());
+        }
+        Failure::Other { phase, error } => {
+            line.push_str(in_phase(*phase));
+            line.push_str(&error.to_string());
+        }
+    }
+}
+
+/// `127.0.0.1:80 or [::1]:80`.
+fn push_addresses(line: &mut String, addrs: &[SocketAddr]) {
+    for (i, addr) in addrs.iter().enumerate() {
+        if i > 0 {
+            line.push_str(" or ");
+        }
+        let _ = write!(line, "{addr}");
+    }
+}
+
+fn in_phase(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Resolve => "resolving: ",
+        Phase::Connect => "connecting: ",
+        #[cfg(feature = "tls")]
+        Phase::Handshake => "during the TLS handshake: ",
+        Phase::Response => "reading the response: ",
+        Phase::Body => "reading the body: ",
     }
 }
 
@@ -486,7 +551,6 @@ pub fn human_age(d: Duration) -> String {
 mod tests {
     use super::*;
     use crate::cli::{parse, Command};
-    use std::net::SocketAddr;
 
     fn config(args: &[&str]) -> Config {
         match parse(args.iter().map(Into::into).collect(), |_| None) {
@@ -554,7 +618,7 @@ mod tests {
                 Failure::TimedOut { phase: Phase::Body, limit: Duration::from_millis(250) },
                 "body not complete within 250ms",
             ),
-            (Failure::Refused(vec![]), "nothing is listening on 127.0.0.1:8000"),
+            (Failure::Refused(vec!["127.0.0.1:8000".parse().unwrap()]), "nothing is listening on 127.0.0.1:8000"),
             (Failure::Closed, "closed before a complete response"),
             (Failure::HeadersTooLarge(8191), "larger than 8191 bytes"),
         ];
@@ -563,7 +627,12 @@ mod tests {
             assert!(l.starts_with("healthprobe: GET http://127.0.0.1:8000/healthz: "), "{l}");
             assert!(l.contains(words), "{l} should contain {words}");
         }
-        assert!(line(&["http://[::1]:9/"], Outcome::Failed(Failure::Refused(vec![]))).ends_with("on [::1]:9"));
+        let on = |a: &str| Outcome::Failed(Failure::Refused(vec![a.parse().unwrap()]));
+        assert!(line(&["http://[::1]:9/"], on("[::1]:9")).ends_with("on [::1]:9"));
+        // The address tried, not the name it was looked up by.
+        assert!(
+            line(&["http://app.internal:81/"], on("10.0.0.7:81")).ends_with(": nothing is listening on 10.0.0.7:81")
+        );
         let v4: SocketAddr = "127.0.0.1:80".parse().unwrap();
         let v6: SocketAddr = "[::1]:80".parse().unwrap();
         assert!(line(&["http://localhost/"], Outcome::Failed(Failure::Refused(vec![v4])))
@@ -572,7 +641,7 @@ mod tests {
             .ends_with("on 127.0.0.1:80 or [::1]:80"));
         assert!(line(
             &["--unix-socket", "/run/g.sock", "http://localhost/"],
-            Outcome::Failed(Failure::Refused(vec![]))
+            Outcome::Failed(Failure::SocketRefused("/run/g.sock".into()))
         )
         .contains(
             "GET http://localhost/ via unix:/run/g.sock: connection refused: nothing is listening on /run/g.sock"
