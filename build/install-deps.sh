@@ -43,7 +43,7 @@ for g in "${groups[@]}"; do
   case $g in
     build)  build=1; pkgs+=(clang llvm musl-tools musl-dev file binutils) ;;
     test)   pkgs+=(util-linux iproute2 strace openssl ca-certificates python3-venv) ;;
-    e2e)    pkgs+=(nginx postgresql python3-venv) ;;
+    e2e)    pkgs+=(nginx postgresql redis-server python3-venv) ;;
     dist)   dist=1 build=1; pkgs+=(clang llvm musl-tools musl-dev file binutils qemu-user skopeo python3 python3-venv) ;;
     docker) pkgs+=(docker.io docker-compose debootstrap skopeo util-linux iproute2 python3) ;;
     release) release=1; pkgs+=(skopeo shellcheck git python3 python3-venv) ;;

@@ -91,6 +91,10 @@ fn check_plan(plan: &Plan) {
     for check in &plan.checks {
         match check {
             config::Check::Http(c) => check_config(c),
+            config::Check::Tcp(endpoint) => {
+                let url = endpoint.url();
+                assert!(url.starts_with("tcp://") && url.bytes().all(|b| b.is_ascii_graphic()), "{url:?}");
+            }
             config::Check::File(f) => {
                 assert!(f.path.starts_with('/') && !f.path.chars().any(char::is_control), "{f:?}");
                 assert!(!f.max_age.is_zero() && f.max_age <= DAY, "{f:?}");

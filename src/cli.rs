@@ -43,9 +43,10 @@ impl Kinds {
     pub const HTTP: Kinds = Kinds(1);
     pub const HTTPS: Kinds = Kinds(2);
     pub const FILE: Kinds = Kinds(4);
+    pub const TCP: Kinds = Kinds(8);
     /// `http://` and `https://`.
     pub const WEB: Kinds = Kinds(1 | 2);
-    pub const ALL: Kinds = Kinds(1 | 2 | 4);
+    pub const ALL: Kinds = Kinds(1 | 2 | 4 | 8);
 
     pub fn meets(self, other: Kinds) -> bool {
         self.0 & other.0 != 0
@@ -57,11 +58,12 @@ impl Kinds {
 
     /// "all targets", "http:// and https:// targets", … for the docs.
     pub fn describe(self) -> &'static str {
-        match self.0 {
-            7 => "all",
-            3 => "HTTP(S)",
-            2 => "https://",
-            4 => "file://",
+        match self {
+            Kinds::ALL => "all",
+            Kinds::WEB => "HTTP(S)",
+            Kinds::HTTPS => "https://",
+            Kinds::FILE => "file://",
+            Kinds::TCP => "tcp://",
             _ => "some",
         }
     }
@@ -227,7 +229,8 @@ Exit status 0 when every target is healthy, 1 otherwise.
 Usage: healthprobe [OPTIONS] [TARGET...]
 
 TARGET is http://HOST[:PORT]/PATH, a bare path such as /readyz meaning
-http://127.0.0.1:$PORT/readyz, or file:///PATH, a heartbeat file (healthy while
+http://127.0.0.1:$PORT/readyz, tcp://HOST:PORT (a port that accepts a
+connection; nothing is sent), or file:///PATH, a heartbeat file (healthy while
 modified within --max-age). Without TARGET: $HEALTHPROBE_URL (one target), else
 http://127.0.0.1:$PORT/healthz. $PORT defaults to 8000.
 
@@ -302,7 +305,7 @@ fn fuzz_dictionary() -> String {
             let _ = writeln!(text, "\"{}=\"", spec.long);
         }
     }
-    for word in ["http://", "https://", "file://", "/healthz", "127.0.0.1:", "[::1]", "localhost"] {
+    for word in ["http://", "https://", "tcp://", "file://", "/healthz", "127.0.0.1:", "[::1]", "localhost"] {
         let _ = writeln!(text, "\"{word}\"");
     }
     text
@@ -597,6 +600,10 @@ fn settle(given: &Given, env: &impl Fn(&str) -> Option<String>) -> Result<Plan, 
     };
     let mut checks = Vec::with_capacity(texts.len());
     for text in texts {
+        if let Some(rest) = strip_scheme(text, "tcp://") {
+            checks.push(Check::Tcp(target::Endpoint::parse(rest).map_err(|e| bad(source, text, e))?));
+            continue;
+        }
         if let Some(path) = strip_scheme(text, "file://") {
             checks.push(Check::File(FileCheck { path: file_path(path).map_err(|e| bad(source, text, e))?, max_age }));
             continue;
@@ -605,7 +612,7 @@ fn settle(given: &Given, env: &impl Fn(&str) -> Option<String>) -> Result<Plan, 
         // Every HTTP target shares the options: the first one's, but for the target.
         let first = checks.iter().find_map(|c| match c {
             Check::Http(config) => Some(config),
-            Check::File(_) => None,
+            Check::Tcp(_) | Check::File(_) => None,
         });
         let config = match first {
             Some(first) => Config { target, ..first.clone() },
@@ -743,6 +750,7 @@ fn validate_targets(given: &Given, plan: &Plan) -> Result<(), UsageError> {
         let (name, kind) = match check {
             Check::Http(c) if c.target.is_https() => (c.target.url(), Kinds::HTTPS),
             Check::Http(c) => (c.target.url(), Kinds::HTTP),
+            Check::Tcp(endpoint) => (endpoint.url(), Kinds::TCP),
             Check::File(f) => (f.path.as_str(), Kinds::FILE),
         };
         if seen.contains(&name) {
@@ -774,6 +782,7 @@ fn validate_targets(given: &Given, plan: &Plan) -> Result<(), UsageError> {
 fn kinds_given(kinds: Kinds) -> &'static str {
     match kinds {
         Kinds::FILE => "a file:// target",
+        Kinds::TCP => "a tcp:// target",
         Kinds::HTTP => "an http:// target",
         Kinds::HTTPS => "an https:// target",
         _ => "the targets given",
@@ -1193,6 +1202,10 @@ mod tests {
             (&["file://run/beat"], "write file:///run/beat"),
             (&["file://"], "needs a path"),
             (&["file:///a", "file:///a"], "given twice"),
+            (&["tcp://db:5432", "tcp://DB:5432"], "the target 'tcp://db:5432' is given twice"),
+            (&["tcp://db"], "write the port"),
+            (&["-H", "X: y", "tcp://db:5432"], "--header means nothing for a tcp:// target"),
+            (&["--max-age", "5s", "tcp://db:5432"], "--max-age means nothing for a tcp:// target"),
             (&["--unix-socket", "/s", "/a", "/b"], "several HTTP targets"),
             (&["--expect-json", "status"], "--expect-json 'status'"),
             (&["-X", "HEAD", "--expect-json", "a=1"], "HEAD response has no body"),
@@ -1255,6 +1268,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let p = plan(&["--wait", "5s", "tcp://localhost:5432", "TCP://[::1]:6379"], &[]);
+        let urls: Vec<&str> =
+            p.checks.iter().filter_map(|c| if let Check::Tcp(e) = c { Some(e.url()) } else { None }).collect();
+        assert_eq!(urls, ["tcp://localhost:5432", "tcp://[::1]:6379"]);
         let p = plan(&["--max-age", "10s", "--wait", "30s", "FILE:///tmp/beat"], &[]);
         assert_eq!(p.checks, [Check::File(FileCheck { path: "/tmp/beat".into(), max_age: Duration::from_secs(10) })]);
         assert_eq!(p.limit(), Duration::from_secs(30));

@@ -1,5 +1,5 @@
 //! What a probe is: the validated `Plan` that `cli` builds (one `Check` a
-//! target: an HTTP(S) `Config`, a `FileCheck`), which `probe`, `connect`,
+//! target: an HTTP(S) `Config`, a TCP `Endpoint`, a `FileCheck`), which `probe`, `connect`,
 //! `file` and `report` read, and the limits they share.
 
 use std::fmt;
@@ -42,6 +42,8 @@ impl Plan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
     Http(Config),
+    /// `tcp://HOST:PORT`: a connection is made, nothing is sent.
+    Tcp(crate::target::Endpoint),
     File(FileCheck),
 }
 

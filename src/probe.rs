@@ -15,7 +15,7 @@ use ureq::{Agent, Timeout};
 use crate::config::{Config, Method, MAX_BODY, MAX_REQUEST_LINE};
 use crate::connect::{self, EveryAddress, TlsConnector, Unconnected, UnixConnector};
 use crate::json;
-use crate::target::Addresses;
+use crate::target::{Addresses, Endpoint};
 
 /// Body read for the excerpt in a failure line (the line shows about 200).
 const EXCERPT_READ: usize = 512;
@@ -350,6 +350,28 @@ impl Resolver for FixedResolver {
         }
         Ok(out)
     }
+}
+
+/// `tcp://HOST:PORT`: one connection within `limit`, through every address
+/// in turn as for HTTP (`connect::walk`); nothing is sent, and the
+/// connection is closed at once. The address that accepted, or why none did.
+pub fn connect_only(endpoint: &Endpoint, limit: Duration) -> Result<SocketAddr, Failure> {
+    let start = Instant::now();
+    let addrs: Vec<SocketAddr> = match endpoint.addresses() {
+        Addresses::Known(addrs) => addrs,
+        Addresses::Lookup(host_port) => match lookup(&host_port, limit) {
+            Ok(addrs) => addrs.collect(),
+            Err(e) => return Err(failure(e, Phase::Resolve, limit)),
+        },
+    };
+    let left = limit.saturating_sub(start.elapsed());
+    connect::walk(
+        &addrs,
+        left,
+        || start.elapsed(),
+        |addr, share| std::net::TcpStream::connect_timeout(&addr, share).map(|_| addr),
+    )
+    .map_err(|why| unconnected(why, limit))
 }
 
 /// The system resolver cannot be interrupted, so it runs on a thread that is

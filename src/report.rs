@@ -11,7 +11,8 @@ use crate::config::{Check, Config, FileCheck, Method, Plan, Verbosity};
 use crate::file::Stale;
 use crate::json::{self, Mismatch};
 use crate::probe::{Exchange, Failure, Outcome, Phase, Probed};
-use crate::run::{Checked, Watched};
+use crate::run::{Checked, Tried};
+use crate::target::Endpoint;
 
 /// Docker keeps this text in `docker inspect`: short, one line, no raw bytes.
 pub const MAX_LINE: usize = 512;
@@ -93,15 +94,29 @@ pub fn plan_verdict(plan: &Plan, found: &[Checked]) -> Verdict {
         }
         let line = match checked {
             Checked::Http(config, probed) => describe(config, probed),
-            Checked::File(f, watched) => describe_file(f, watched),
+            Checked::Tcp(endpoint, tried) => describe_tcp(endpoint, tried),
+            Checked::File(f, tried) => describe_file(f, tried),
         };
         lines.push_str(&finish_line(line));
     }
     Verdict { stdout: None, stderr: (!lines.is_empty()).then_some(lines), healthy }
 }
 
+/// `healthprobe: tcp://HOST:PORT: …why…`.
+pub fn describe_tcp(endpoint: &Endpoint, tried: &Tried<Result<SocketAddr, Failure>>) -> String {
+    let mut line = format!("healthprobe: {}: ", endpoint.url());
+    push_waited(&mut line, tried.waited, tried.attempts, tried.found.is_ok());
+    match &tried.found {
+        Ok(addr) => {
+            let _ = write!(line, "connected to {addr}");
+        }
+        Err(failure) => push_failure(&mut line, failure),
+    }
+    line
+}
+
 /// `healthprobe: file:///PATH: …why…`.
-pub fn describe_file(f: &FileCheck, watched: &Watched) -> String {
+pub fn describe_file(f: &FileCheck, watched: &Tried<Result<Duration, Stale>>) -> String {
     let mut line = format!("healthprobe: file://{}: ", f.path);
     push_waited(&mut line, watched.waited, watched.attempts, watched.found.is_ok());
     match &watched.found {
@@ -134,6 +149,7 @@ pub fn plan_deadline_line(plan: &Plan, limit: Duration) -> String {
             }
             match check {
                 Check::Http(config) => push_subject(&mut line, config),
+                Check::Tcp(endpoint) => line.push_str(endpoint.url()),
                 Check::File(f) => {
                     line.push_str("file://");
                     line.push_str(&f.path);

@@ -115,14 +115,72 @@ impl Target {
     /// 127.0.0.1 then ::1, so an app bound to either answers, even in an empty
     /// root with no `/etc/hosts` and no DNS.
     pub fn addresses(&self) -> Addresses {
-        match &self.host {
-            Host::Ip(ip) => Addresses::Known(vec![SocketAddr::new(*ip, self.port)]),
-            Host::Localhost(_) => Addresses::Known(vec![
-                SocketAddr::new(Ipv4Addr::LOCALHOST.into(), self.port),
-                SocketAddr::new(Ipv6Addr::LOCALHOST.into(), self.port),
-            ]),
-            Host::Name(name) => Addresses::Lookup(format!("{name}:{}", self.port)),
+        addresses(&self.host, self.port)
+    }
+}
+
+fn addresses(host: &Host, port: u16) -> Addresses {
+    match host {
+        Host::Ip(ip) => Addresses::Known(vec![SocketAddr::new(*ip, port)]),
+        Host::Localhost(_) => Addresses::Known(vec![
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
+        ]),
+        Host::Name(name) => Addresses::Lookup(format!("{name}:{port}")),
+    }
+}
+
+/// `tcp://HOST:PORT`: a port that must accept a connection. The host is
+/// read as in an HTTP URL (and `localhost` the same way); the port is
+/// always written, and nothing follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    host: Host,
+    port: u16,
+    url: String,
+}
+
+impl Endpoint {
+    /// What follows `tcp://`.
+    pub fn parse(rest: &str) -> Result<Endpoint, String> {
+        if let Some(at) = rest.find(['/', '?', '#']) {
+            if rest[at..] != *"/" {
+                return Err("a tcp:// target is HOST:PORT, with no path: it connects and sends nothing".into());
+            }
         }
+        let authority = rest.trim_end_matches('/');
+        if authority.contains('@') {
+            return Err("a tcp:// target has no credentials".into());
+        }
+        let (host, _, port) = split_host_port(authority)?;
+        let port = match port {
+            None => return Err("write the port: tcp://HOST:PORT".into()),
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n > 0 => n,
+                _ => return Err(format!("port '{p}' is not a port number (1-65535)")),
+            },
+        };
+        let mut url = String::from("tcp://");
+        match &host {
+            Host::Ip(IpAddr::V6(ip)) => {
+                let _ = write!(url, "[{ip}]");
+            }
+            Host::Ip(IpAddr::V4(ip)) => {
+                let _ = write!(url, "{ip}");
+            }
+            Host::Localhost(name) | Host::Name(name) => url.push_str(name),
+        }
+        let _ = write!(url, ":{port}");
+        Ok(Endpoint { host, port, url })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Every address to try, in order, as for an HTTP target.
+    pub fn addresses(&self) -> Addresses {
+        addresses(&self.host, self.port)
     }
 }
 
@@ -258,6 +316,32 @@ mod tests {
         for (text, words) in cases {
             let e = Target::parse(text, 8000).unwrap_err();
             assert!(e.contains(words), "{text}: {e:?} should contain {words:?}");
+        }
+    }
+
+    #[test]
+    fn tcp_endpoints() {
+        let at = |t: &str| Endpoint::parse(t).map(|e| (e.url().to_string(), e.addresses()));
+        assert_eq!(at("127.0.0.1:5432"), Ok(("tcp://127.0.0.1:5432".into(), known(&["127.0.0.1:5432"]))));
+        assert_eq!(
+            at("LocalHost:6379/"),
+            Ok(("tcp://localhost:6379".into(), known(&["127.0.0.1:6379", "[::1]:6379"])))
+        );
+        assert_eq!(at("[::1]:1").unwrap().0, "tcp://[::1]:1");
+        assert_eq!(at("db:5432").unwrap().1, Addresses::Lookup("db:5432".into()));
+        for (bad, words) in [
+            ("127.0.0.1", "write the port"),
+            ("db:0", "port '0'"),
+            ("db:x", "port 'x'"),
+            ("db:5432/healthz", "no path"),
+            ("db:5432?x", "no path"),
+            ("u@db:1", "credentials"),
+            (":5432", "no host"),
+            ("", "no host"),
+            ("::1:5432", "brackets"),
+        ] {
+            let e = Endpoint::parse(bad).unwrap_err();
+            assert!(e.contains(words), "{bad}: {e}");
         }
     }
 

@@ -118,6 +118,23 @@ fn rows() -> Vec<Row> {
         row(&["-H", "Host: app", "file:///tmp"], OK, 1, &["--header means nothing for a file:// target"]),
         row(&["--expect-body", "ok", "file:///tmp"], OK, 1, &["--expect-body means nothing for a file:// target"]),
         row(&["file://tmp/worker.alive"], OK, 1, &["write file:///tmp/worker.alive"]),
+        row(&["tcp://127.0.0.1:{port}"], OK, 0, &[]),
+        row(&["tcp://127.0.0.1:{port}"], Behind::Nothing, 1, &["tcp://127.0.0.1:{port}: connection refused"]),
+        row(&["tcp://127.0.0.1"], OK, 1, &["write the port: tcp://HOST:PORT"]),
+        row(&["tcp://127.0.0.1:{port}/healthz"], OK, 1, &["with no path"]),
+        row(
+            &["--expect-status", "200", "tcp://127.0.0.1:{port}"],
+            OK,
+            1,
+            &["--expect-status means nothing for a tcp:// target"],
+        ),
+        row(
+            &["--unix-socket", "/tmp/s", "tcp://127.0.0.1:{port}"],
+            OK,
+            1,
+            &["--unix-socket means nothing for a tcp:// target"],
+        ),
+        row(&["-X", "HEAD", "tcp://127.0.0.1:{port}"], OK, 1, &["--method means nothing for a tcp:// target"]),
         row(&["--unix-socket", "/tmp/gunicorn.sock", "{url}", "{base}/readyz"], OK, 1, &["several HTTP targets"]),
         // --expect-json compares values, where a substring would pass.
         row(&["--expect-json", "status=ok", "{url}"], Behind::Answer("200 OK", "{\"status\": \"ok\"}"), 0, &[]),
@@ -241,6 +258,11 @@ fn localhost_where_ipv6_is_off_names_the_refusal_on_127_0_0_1() {
         "--wait",
     );
     assert!(!r.stderr.contains("::1") && !r.stderr.contains("os error"), "{:?}", r.stderr);
+    let r = probe_without_ipv6(&["tcp://localhost:8000"]);
+    assert_eq!(
+        r.stderr,
+        "healthprobe: tcp://localhost:8000: connection refused: nothing is listening on 127.0.0.1:8000\n"
+    );
     // Where no address can be reached at all, the line names them.
     let r = probe_without_ipv6(&["http://[::1]:8000/healthz"]);
     assert_fails(&r, &["[::1]:8000", "not available"], "::1 only, IPv6 off");

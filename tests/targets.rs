@@ -1,4 +1,4 @@
-//! `file://` targets and several targets in one call: the real binary, real
+//! `file://` and `tcp://` targets, and several targets in one call: the real binary, real
 //! files made here, and loopback servers started here.
 
 mod common;
@@ -170,4 +170,64 @@ fn a_stuck_target_cannot_overrun_the_deadline_or_starve_the_others() {
     assert!(lines[2].contains("within --max-age"), "{r:?}");
     assert_at_deadline(r.elapsed, ms(500), "one deadline for three targets");
     assert_eq!(web.answered(), 1);
+}
+
+#[test]
+fn a_tcp_port_accepts_or_says_why_not() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    assert_healthy(&probe(&[&url]), "a listening port");
+    let r = probe(&["-v", &format!("tcp://localhost:{port}")]);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (Some(0), &*format!("healthprobe: tcp://localhost:{port}: connected to 127.0.0.1:{port}\n"))
+    );
+    // Nothing is sent: the accepted connection reads end of stream at once.
+    use std::io::Read;
+    let (mut conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    conn.read_to_end(&mut got).unwrap();
+    assert!(got.is_empty(), "a tcp:// probe sent {got:?}");
+    drop(listener);
+    assert_fails(
+        &probe(&[&url]),
+        &[&format!("{url}: connection refused: nothing is listening on 127.0.0.1:{port}")],
+        "refused",
+    );
+}
+
+#[test]
+fn wait_for_a_port_to_open() {
+    let port = free_port();
+    let opener = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(600));
+        let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        thread::sleep(Duration::from_secs(3));
+        drop(l);
+    });
+    let r = probe(&["--wait", "10s", "--interval", "100ms", "-v", &format!("tcp://127.0.0.1:{port}")]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stderr.contains(": healthy after ") && r.stderr.contains("connected to"), "{r:?}");
+    opener.join().unwrap();
+}
+
+/// A listener whose backlog is full drops the SYN: connect(2) itself waits,
+/// and the probe gives up at its deadline.
+#[test]
+#[ignore = "timing window: make test-reliability"]
+fn a_tcp_port_with_a_full_backlog_times_out_at_the_deadline() {
+    let _t = timing();
+    let listener = listen(0);
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    while let Ok(c) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+        queued.push(c);
+        assert!(queued.len() < 10_000, "the backlog never filled");
+    }
+    let url = format!("tcp://{addr}");
+    let r = probe(&["-t", "500ms", &url]);
+    assert_fails(&r, &[&format!("{url}: could not connect within 500ms (timeout)")], "full backlog");
+    assert_at_deadline(r.elapsed, ms(500), "full backlog");
 }

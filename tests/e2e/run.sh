@@ -42,7 +42,7 @@ harness_python=$harness_venv/bin/python
 
 # ---- servers ---------------------------------------------------------------------
 
-base=$(free_ports 13) || harness_die "no free ports"
+base=$(free_ports 14) || harness_die "no free ports"
 app_port=$base             # Gunicorn, TCP, PostgreSQL through DATABASE_URL
 nginx_port=$((base + 1))   # nginx -> app_port, /readyz allows 127.0.0.1
 nginx_deny_port=$((base + 2))    # nginx -> app_port, /readyz denies 127.0.0.1
@@ -56,6 +56,7 @@ gthread_port=$((base + 9)) # Gunicorn, 1 gthread worker with 4 threads, PostgreS
 uvicorn_port=$((base + 10))  # Uvicorn (ASGI), PostgreSQL
 strict_port=$((base + 11))   # Gunicorn with ALLOWED_HOSTS, SECURE_SSL_REDIRECT and APPEND_SLASH
 uvicorn_strict_port=$((base + 12))  # Uvicorn with the same
+redis_port=$((base + 13))    # redis-server: a tcp:// target beside PostgreSQL
 app_socket=$work/gunicorn.sock   # Gunicorn, Unix socket, PostgreSQL through PG* variables
 app=http://127.0.0.1:$app_port
 nginx=http://127.0.0.1:$nginx_port
@@ -67,6 +68,9 @@ postgres_init "$pg_data" probe "$pg_password" || harness_die "initdb failed"
 serve_postgres postgresql "$pg_data" "$pg_port"
 await_postgres postgresql "host=127.0.0.1 port=$pg_port user=probe password=$pg_password dbname=postgres" \
     || harness_die "PostgreSQL did not start"
+command -v redis-server >/dev/null || harness_die "redis-server not found; run build/install-deps.sh e2e (make test-e2e does)"
+serve_redis redis "$redis_port"
+await_redis redis "127.0.0.1:$redis_port" || harness_die "Redis did not start"
 
 strict=(ALLOWED_HOSTS=app.example.com SECURE_SSL_REDIRECT=1 SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto)
 serve_gunicorn gunicorn-tcp "127.0.0.1:$app_port" DATABASE_URL="$pg_url"
@@ -125,6 +129,24 @@ gunicorn_tcp_cases() {
     probe_case "--wait on a healthy endpoint returns at once" 0 --elapsed 0 1 -- "$hp" --wait 10s "$app/readyz"
     probe_case "proxy variables are ignored" 0 -- env HTTP_PROXY=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 \
         ALL_PROXY=http://127.0.0.1:9 "$hp" "$app/readyz"
+}
+
+# tcp:// to the real PostgreSQL and Redis, --expect-json on the real readiness
+# body, and several targets in one call, as one HEALTHCHECK of a container
+# that runs more than one process.
+targets_cases() {
+    probe_case "tcp:// PostgreSQL accepts a connection" 0 -- "$hp" "tcp://127.0.0.1:$pg_port"
+    probe_case "tcp:// Redis by the name localhost" 0 -- "$hp" "tcp://localhost:$redis_port"
+    probe_case "tcp:// nothing listening: refused, naming the address" 1 \
+        "tcp://127.0.0.1:$unused_port: connection refused: nothing is listening on 127.0.0.1:$unused_port" \
+        -- "$hp" "tcp://127.0.0.1:$unused_port"
+    probe_case "--expect-json checks.database=ok on readyz" 0 -- "$hp" --expect-json status=ok --expect-json checks.database=ok "$app/readyz"
+    probe_case "--expect-json on a JSON field that differs" 1 "--expect-json checks.database: found" '"ok", wanted "down"' \
+        -- "$hp" --expect-json checks.database=down "$app/readyz"
+    probe_case "web, its database and its broker in one call" 0 \
+        -- "$hp" "$app/readyz" "$nginx/healthz" "tcp://127.0.0.1:$pg_port" "tcp://127.0.0.1:$redis_port"
+    probe_case "-H with only a tcp:// target is refused" 1 "--header means nothing for a tcp:// target" \
+        -- "$hp" -H "Host: x" "tcp://127.0.0.1:$pg_port"
 }
 
 # Django settings that turn a probe away. (healthprobe.django answers /healthz
@@ -251,6 +273,10 @@ postgres_down_cases() {
         "GET $app/readyz:" 503 '"database": "unavailable"' -- "$hp" "$app/readyz"
     probe_case "PostgreSQL down: HEAD readyz 503" 1 "HEAD $app/readyz:" 503 -- "$hp" -X HEAD "$app/readyz"
     probe_case "PostgreSQL down: healthz still passes" 0 -- "$hp" "$app/healthz"
+    probe_case "PostgreSQL down: tcp:// to it is refused" 1 "tcp://127.0.0.1:$pg_port: connection refused" \
+        -- "$hp" "tcp://127.0.0.1:$pg_port"
+    probe_case "PostgreSQL down: --expect-json checks.database=ok fails naming the field" 1 \
+        '--expect-json checks.database: found "unavailable"' -- "$hp" --expect-status 200,503 --expect-json checks.database=ok "$app/readyz"
     probe_case "PostgreSQL down: readyz through nginx 503" 1 "$nginx/readyz" 503 '"database": "unavailable"' \
         -- "$hp" "$nginx/readyz"
     probe_case "PostgreSQL down: readyz through nginx's Unix-socket upstream 503" 1 503 \
@@ -354,6 +380,7 @@ postgres_frozen_cases() {   # postgres_frozen_cases NAME PORT
 # ---- the run ------------------------------------------------------------------------
 
 gunicorn_tcp_cases
+targets_cases
 django_settings_cases
 strict_settings_cases Gunicorn "$strict_port"
 strict_settings_cases Uvicorn "$uvicorn_strict_port"
@@ -362,6 +389,8 @@ server_kind_cases uvicorn "$uvicorn_port"
 nginx_and_socket_cases
 deployment_cases
 
+stop redis
+probe_case "Redis stopped: tcp:// is refused" 1 "connection refused" -- "$hp" "tcp://127.0.0.1:$redis_port"
 stop postgresql
 # healthprobe.django reuses a readiness result for 1 s (READINESS_MAX_AGE):
 # let the last "ok" age out.
