@@ -74,10 +74,11 @@ test-unit: deps-test
 	$(CARGO) test --locked --features tls --lib --test tls --test unix
 
 # The same tests against the static builds, with those that need them (and
-# root, for the network namespaces of tests/mistakes.rs).
-test-static: static deps-test
+# root, for the network namespaces of tests/mistakes.rs; nginx, for the client
+# certificates of tests/mtls.rs).
+test-static: static deps-test deps-e2e
 	HEALTHPROBE_BIN=$(BIN) $(CARGO) test --locked --test probe --test unix --test mistakes -- --include-ignored
-	HEALTHPROBE_BIN=$(TLS_BIN) $(CARGO) test --locked --features tls --test tls --test unix -- --include-ignored
+	HEALTHPROBE_BIN=$(TLS_BIN) $(CARGO) test --locked --features tls --test tls --test unix --test mtls -- --include-ignored
 
 # docs/reliability.md: deadline windows, randomised hostile servers, CPU
 # starvation, 500 probes at once, a full backlog, peak RSS, least privilege

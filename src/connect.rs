@@ -48,6 +48,8 @@ pub enum Unconnected {
         path: String,
         error: io::Error,
     },
+    /// An http:// URL, and the port answered with a TLS record.
+    SpeaksTls,
     /// TCP connected, the TLS handshake did not finish in time.
     #[cfg(feature = "tls")]
     HandshakeTimedOut,
@@ -227,6 +229,9 @@ fn unix_failure(path: &str, error: io::Error) -> Unconnected {
 pub struct Connection {
     socket: Socket,
     buffers: LazyBuffers,
+    /// Plain HTTP, and nothing read yet: the first bytes are looked at for
+    /// a TLS record (an http:// URL to a port that speaks TLS).
+    first_plain_read: bool,
 }
 
 enum Socket {
@@ -237,7 +242,8 @@ enum Socket {
 impl Connection {
     fn new(socket: Socket, details: &ConnectionDetails) -> Connection {
         let config = details.config;
-        Connection { socket, buffers: LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size()) }
+        let buffers = LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
+        Connection { socket, buffers, first_plain_read: !details.needs_tls() }
     }
 }
 
@@ -313,6 +319,12 @@ impl Transport for Connection {
                 other => break other.map_err(|e| timed_out(e, timeout.reason))?,
             }
         };
+        if self.first_plain_read && amount > 0 {
+            self.first_plain_read = false;
+            if crate::scheme::is_tls_record(&input[..amount]) {
+                return Err(Unconnected::SpeaksTls.into());
+            }
+        }
         self.buffers.input_appended(amount);
         Ok(amount > 0)
     }
@@ -338,7 +350,7 @@ impl fmt::Debug for TlsConnector {
 
 #[cfg(not(feature = "tls"))]
 impl TlsConnector {
-    pub fn new(_: &crate::config::Tls, _https: bool) -> Result<Self, String> {
+    pub fn new(_: &crate::config::Tls, _: Option<&()>, _https: bool) -> Result<Self, String> {
         Ok(TlsConnector)
     }
 }
@@ -367,6 +379,7 @@ mod tls {
     use ureq::unversioned::transport::TransportAdapter;
 
     use crate::config::Tls;
+    use crate::identity::{self, ClientCertificate, ClientIdentity};
 
     fn failed(why: String) -> Error {
         Unconnected::Handshake(why).into()
@@ -377,21 +390,26 @@ mod tls {
     /// handshake signatures, and whose errors lose the certificate's story.
     /// The client configuration, built once per probe; None for http:// targets.
     #[derive(Debug, Clone)]
-    pub struct TlsConnector(Option<Arc<ClientConfig>>);
+    pub struct TlsConnector(Option<(Arc<ClientConfig>, Arc<ClientCertificate>)>);
 
     impl TlsConnector {
         /// Reads the --cacert file once, before any connection, and only for
         /// an https:// URL: an unusable bundle fails the probe at once, not
-        /// on every attempt of a --wait.
-        pub fn new(tls: &Tls, https: bool) -> Result<Self, String> {
+        /// on every attempt of a --wait. `identity` is --cert and --key, read
+        /// at parse time.
+        pub fn new(tls: &Tls, identity: Option<&ClientIdentity>, https: bool) -> Result<Self, String> {
             if !https {
                 return Ok(TlsConnector(None));
             }
-            client_config(tls).map(|c| TlsConnector(Some(Arc::new(c))))
+            let (config, certificate) = client_config(tls, identity)?;
+            Ok(TlsConnector(Some((Arc::new(config), certificate))))
         }
     }
 
-    fn client_config(tls: &Tls) -> Result<ClientConfig, String> {
+    fn client_config(
+        tls: &Tls,
+        identity: Option<&ClientIdentity>,
+    ) -> Result<(ClientConfig, Arc<ClientCertificate>), String> {
         let provider = Arc::new(ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -403,7 +421,7 @@ mod tls {
             }
             Tls::Verify { cacert: Some(path) } => builder.with_root_certificates(read_cacert(path)?),
         };
-        Ok(builder.with_no_client_auth())
+        Ok(identity::with_client_certificate(builder, identity))
     }
 
     fn read_cacert(path: &str) -> Result<RootCertStore, String> {
@@ -442,21 +460,24 @@ mod tls {
             let name = ServerName::try_from(bare)
                 .map_err(|_| failed(format!("'{host}' is not a valid TLS server name")))?
                 .to_owned();
-            let Some(client) = &self.0 else {
+            let Some((client, certificate)) = &self.0 else {
                 return Err(failed("no TLS configuration for an http:// URL".into()));
             };
+            certificate.forget();
             let conn = ClientConnection::new(client.clone(), name).map_err(|e| failed(e.to_string()))?;
             let mut stream =
                 StreamOwned::new(conn, TransportAdapter::new(transport.boxed(), details.current_time.clone()));
             stream.sock.set_timeout(left_since(details));
             while stream.conn.is_handshaking() {
                 if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
-                    return Err(handshake_failure(e, bare));
+                    // A refusal's alert may wait behind a failed write (TLS 1.2).
+                    let e = identity::alert_behind(e, &mut stream.conn, &mut stream.sock);
+                    return Err(handshake_failure(e, bare, certificate));
                 }
             }
             let config = details.config;
             let buffers = LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
-            Ok(Some(Either::B(TlsTransport { stream, buffers })))
+            Ok(Some(Either::B(TlsTransport { stream, buffers, certificate: certificate.clone() })))
         }
     }
 
@@ -472,13 +493,16 @@ mod tls {
         timeout
     }
 
-    fn handshake_failure(e: io::Error, host: &str) -> Error {
+    fn handshake_failure(e: io::Error, host: &str, certificate: &ClientCertificate) -> Error {
         let e = match Error::from(e) {
             Error::Timeout(_) => return Unconnected::HandshakeTimedOut.into(),
             Error::Io(e) => e,
             other => return failed(format!("handshake with {host} failed: {other}")),
         };
         if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            if let Some(refusal) = identity::refusal_in_alert(tls, certificate.presents(), certificate.requested()) {
+                return failed(refusal.to_string());
+            }
             return failed(describe(tls, host));
         }
         let why = match e.kind() {
@@ -569,11 +593,28 @@ mod tls {
     pub struct TlsTransport {
         stream: StreamOwned<ClientConnection, TransportAdapter>,
         buffers: LazyBuffers,
+        certificate: Arc<ClientCertificate>,
     }
 
     impl fmt::Debug for TlsTransport {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.debug_struct("TlsTransport").finish()
+        }
+    }
+
+    impl TlsTransport {
+        /// Under TLS 1.3 the client's handshake ends before the server has
+        /// read its certificate: a refusal arrives as an alert on the first
+        /// read, in place of the response.
+        fn refusal_after_handshake(&self, e: io::Error) -> Error {
+            let alert = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+            let refusal = alert.and_then(|tls| {
+                identity::refusal_in_alert(tls, self.certificate.presents(), self.certificate.requested())
+            });
+            match refusal {
+                Some(refusal) => failed(refusal.to_string()),
+                None => e.into(),
+            }
         }
     }
 
@@ -590,7 +631,10 @@ mod tls {
 
         fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, Error> {
             self.stream.sock.set_timeout(timeout);
-            let amount = self.stream.read(self.buffers.input_append_buf())?;
+            let amount = match self.stream.read(self.buffers.input_append_buf()) {
+                Ok(amount) => amount,
+                Err(e) => return Err(self.refusal_after_handshake(e)),
+            };
             self.buffers.input_appended(amount);
             Ok(amount > 0)
         }

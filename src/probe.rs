@@ -101,6 +101,8 @@ pub enum Failure {
         path: String,
         error: io::Error,
     },
+    /// An http:// URL, and the answer was a TLS record.
+    SpeaksTls,
     Reset {
         phase: Phase,
     },
@@ -132,7 +134,11 @@ pub struct Probed {
 /// the wait is over. Each attempt is bounded by `--timeout` and by what is
 /// left of the wait.
 pub fn run(config: &Config) -> Probed {
-    let tls = match TlsConnector::new(&config.tls, config.target.is_https()) {
+    #[cfg(feature = "tls")]
+    let identity = config.client_identity.as_ref();
+    #[cfg(not(feature = "tls"))]
+    let identity = None;
+    let tls = match TlsConnector::new(&config.tls, identity, config.target.is_https()) {
         Ok(tls) => tls,
         Err(why) => return Probed { outcome: Outcome::Failed(Failure::Tls(why)), attempts: 1, waited: None },
     };
@@ -309,6 +315,7 @@ fn unconnected(why: Unconnected, limit: Duration) -> Failure {
         Unconnected::NoSuchSocket(path) => Failure::NoSuchSocket(path),
         Unconnected::NotASocket(path) => Failure::NotASocket(path),
         Unconnected::SocketError { path, error } => Failure::SocketError { path, error },
+        Unconnected::SpeaksTls => Failure::SpeaksTls,
         #[cfg(feature = "tls")]
         Unconnected::HandshakeTimedOut => Failure::TimedOut { phase: Phase::Handshake, limit },
         #[cfg(feature = "tls")]

@@ -12,6 +12,7 @@ use crate::file::Stale;
 use crate::json::{self, Mismatch};
 use crate::probe::{Exchange, Failure, Outcome, Phase, Probed};
 use crate::run::{Checked, Tried};
+use crate::scheme;
 use crate::target::Endpoint;
 
 /// Docker keeps this text in `docker inspect`: short, one line, no raw bytes.
@@ -72,7 +73,18 @@ pub fn describe(config: &Config, probed: &Probed) -> String {
         Outcome::JsonMismatch(ex, mismatch) => {
             let _ = write!(line, "{} but {}", status_text(ex.status), json_mismatch(mismatch));
         }
-        Outcome::Failed(failure) => push_failure(&mut line, failure),
+        Outcome::Failed(failure) => {
+            push_failure(&mut line, failure);
+            // Python's ssl module (Gunicorn --certfile) and OpenSSL's server
+            // drop a plain request without a word.
+            if !config.target.is_https()
+                && matches!(failure, Failure::Reset { phase: Phase::Response } | Failure::Closed)
+            {
+                line.push_str(" (");
+                line.push_str(scheme::maybe_tls());
+                line.push(')');
+            }
+        }
     }
     line
 }
@@ -206,11 +218,30 @@ fn unexpected_status(config: &Config, ex: &Exchange) -> String {
     if (200..300).contains(&ex.status) || config.method == Method::Head {
         let _ = write!(text, ", expected {}", config.expect_status);
     }
-    if ex.status == 400 && !config.headers.iter().any(|h| h.name.eq_ignore_ascii_case("host")) {
+    // A hint follows the cause it names: a 400 from a TLS port or from a
+    // server that refused the client certificate is not about ALLOWED_HOSTS.
+    if let Some(hint) = cause_of_400(config, ex) {
+        text.push_str(" (");
+        text.push_str(&hint);
+        text.push(')');
+    } else if ex.status == 400 && !config.headers.iter().any(|h| h.name.eq_ignore_ascii_case("host")) {
         text.push_str(" (is the Host in Django's ALLOWED_HOSTS? -H 'Host: NAME' sets it)");
     }
     push_excerpt(&mut text, ex);
     text
+}
+
+/// What a 400's body says its cause was, when it says: a plain request on a
+/// TLS port, or (TLS build) nginx refusing the client certificate.
+fn cause_of_400(config: &Config, ex: &Exchange) -> Option<String> {
+    if !config.target.is_https() && scheme::is_tls_port_answer(ex.status, &ex.body) {
+        return Some(scheme::speaks_tls().to_string());
+    }
+    #[cfg(feature = "tls")]
+    if let Some(refusal) = crate::identity::refusal_in_response(ex.status, &ex.body) {
+        return Some(refusal.to_string());
+    }
+    None
 }
 
 /// The usual reasons a Django health endpoint redirects.
@@ -297,6 +328,10 @@ fn push_failure(line: &mut String, failure: &Failure) {
             line.push_str(path);
             line.push_str(": ");
             line.push_str(&error.to_string());
+        }
+        Failure::SpeaksTls => {
+            line.push_str("the answer is a TLS record, not HTTP: ");
+            line.push_str(scheme::speaks_tls());
         }
         Failure::Reset { phase: Phase::Body } => line.push_str("connection reset while reading the body"),
         Failure::Reset { .. } => line.push_str("connection reset before a complete response"),

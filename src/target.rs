@@ -46,7 +46,7 @@ impl Target {
             Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (false, rest),
             Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (true, rest),
             Some((scheme, _)) => return Err(format!("scheme '{scheme}' is not http:// or https://")),
-            None => return Err("not a URL: write http://HOST:PORT/PATH or a path such as /healthz".into()),
+            None => return Err(crate::scheme::missing_scheme(text)),
         };
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(end);

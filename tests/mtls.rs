@@ -304,7 +304,6 @@ fn args_of(row: &[&str]) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "needs --cert/--key in cli and the refusals (src/identity.rs) in report.rs"]
 fn client_certificates() {
     let nginx = Nginx::start();
     for row in ROWS {
@@ -367,7 +366,6 @@ fn the_servers_refuse_a_client_without_a_certificate() {
 /// Usage errors at parse time: no connection is made, and `--wait` does not
 /// retry them.
 #[test]
-#[ignore = "needs --cert/--key in cli"]
 fn wrong_certificate_files_are_usage_errors() {
     let server = rustls_verifying(&[&rustls::version::TLS13]);
     let url = server.https("localhost", "/healthz");
@@ -399,7 +397,6 @@ fn wrong_certificate_files_are_usage_errors() {
 /// `http://` to a TLS port, and a URL without its scheme, get the hint that
 /// fixes them.
 #[test]
-#[ignore = "needs the wrong-scheme hints (src/scheme.rs) in report.rs, connect.rs and target.rs"]
 fn wrong_scheme_hints() {
     let nginx = Nginx::start();
     // nginx answers a plain request on an ssl port with its own 400.
