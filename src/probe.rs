@@ -107,6 +107,8 @@ pub enum Failure {
         phase: Phase,
     },
     Closed,
+    /// The connection ended before the body its framing announced.
+    BodyCut,
     Malformed(String),
     HeadersTooLarge(usize),
     Tls(String),
@@ -203,7 +205,13 @@ fn attempt(config: &Config, limit: Duration, tls: &TlsConnector) -> Outcome {
     }
     let needle = config.expect_body.as_deref().map(str::as_bytes);
     if needle.is_none() && config.expect_json.is_empty() {
-        // Healthy: the rest of the body, however large, is never read.
+        // A 200 counts only when its whole body arrived as framed: cut short,
+        // reset or stalled, it fails. Past MAX_BODY the rest is not read.
+        if has_body {
+            if let Err(e) = drain(response.body_mut().as_reader(), 0) {
+                return Outcome::Failed(failure(ureq::Error::from(e), Phase::Body, limit));
+            }
+        }
         return Outcome::Healthy(exchange);
     }
     if !has_body {
@@ -218,6 +226,12 @@ fn attempt(config: &Config, limit: Duration, tls: &TlsConnector) -> Outcome {
     if let Some(needle) = needle {
         if !(found || exchange.body.windows(needle.len()).any(|w| w == needle)) {
             return Outcome::BodyMismatch(exchange);
+        }
+    }
+    if found {
+        // The text was seen; the rest of the body must still arrive whole.
+        if let Err(e) = drain(response.body_mut().as_reader(), exchange.body.len()) {
+            return Outcome::Failed(failure(ureq::Error::from(e), Phase::Body, limit));
         }
     }
     if !config.expect_json.is_empty() {
@@ -260,6 +274,19 @@ fn with_headers<B>(mut request: ureq::RequestBuilder<B>, config: &Config) -> ure
 
 /// Reads at most `max` bytes of body into `exchange.body`. With a needle,
 /// stops as soon as it is found and tells whether it was.
+/// Reads the rest of a body, `read` bytes of which were read already, to
+/// its end or to MAX_BODY in all, keeping nothing.
+fn drain(mut body: impl Read, mut read: usize) -> io::Result<()> {
+    let mut chunk = [0u8; 4096];
+    while read < MAX_BODY {
+        match body.read(&mut chunk[..(MAX_BODY - read).min(4096)])? {
+            0 => return Ok(()),
+            n => read += n,
+        }
+    }
+    Ok(())
+}
+
 fn read_body(mut body: impl Read, exchange: &mut Exchange, max: usize, needle: Option<&[u8]>) -> io::Result<bool> {
     let mut chunk = [0u8; 4096];
     loop {
@@ -329,6 +356,7 @@ fn io_failure(e: io::Error, phase: Phase, limit: Duration) -> Failure {
         io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
             Failure::Reset { phase }
         }
+        io::ErrorKind::UnexpectedEof if phase == Phase::Body => Failure::BodyCut,
         io::ErrorKind::UnexpectedEof => Failure::Closed,
         _ => Failure::Io { phase, error: e },
     }

@@ -336,6 +336,7 @@ fn push_failure(line: &mut String, failure: &Failure) {
         Failure::Reset { phase: Phase::Body } => line.push_str("connection reset while reading the body"),
         Failure::Reset { .. } => line.push_str("connection reset before a complete response"),
         Failure::Closed => line.push_str("connection closed before a complete response"),
+        Failure::BodyCut => line.push_str("connection closed before the whole body arrived (a 200 counts only whole)"),
         Failure::Malformed(why) => {
             line.push_str("not a valid HTTP response: ");
             line.push_str(why);

@@ -250,6 +250,10 @@ fn behaviour(rng: &mut Rng) -> Behaviour {
                     b.args.extend(["--expect-body".into(), needle]);
                 }
             }
+            // A body framed by the end of the connection ends only when the server closes.
+            if body.framing == Framing::Close && !head {
+                b.end = End::Close;
+            }
             let bytes = response(rng, status, &[], &body, head);
             b.steps = split(rng, &bytes, 8, 40);
             b.expect = Expect::Healthy;
@@ -311,8 +315,8 @@ fn behaviour(rng: &mut Rng) -> Behaviour {
             b.what = format!("200 cut at byte {cut}");
         }
         6 => {
-            // Truncated inside the body: only a body check can notice.
-            // Content-Length framing, so that the bytes sent are the body read.
+            // Truncated inside the body: fewer bytes than Content-Length is
+            // a response that did not arrive, with or without a body check.
             let mut body = random_body(rng);
             body.framing = Framing::Length;
             body.bytes = b"{\"status\": \"ok\", \"database\": \"up\"}".to_vec();
@@ -320,12 +324,7 @@ fn behaviour(rng: &mut Rng) -> Behaviour {
             let start = header_end(&bytes);
             let cut = rng.range(start as u64, bytes.len() as u64 - 1) as usize;
             let needle = *rng.pick(&["none", "\"status\"", "\"database\": \"up\""]);
-            let sent = &bytes[start..cut];
-            b.expect = match needle {
-                "none" => Expect::Healthy,
-                n if sent.windows(n.len()).any(|w| w == n.as_bytes()) => Expect::Healthy,
-                _ => Expect::Unhealthy,
-            };
+            b.expect = Expect::Unhealthy;
             if needle != "none" {
                 b.args.extend(["--expect-body".into(), needle.into()]);
             }
