@@ -109,6 +109,10 @@ pub enum Failure {
     Closed,
     /// The connection ended before the body its framing announced.
     BodyCut,
+    /// The response's framing cannot be trusted.
+    Framing(Framing),
+    /// More response header fields than ureq parses.
+    TooManyHeaders(usize),
     Malformed(String),
     HeadersTooLarge(usize),
     Tls(String),
@@ -121,6 +125,15 @@ pub enum Failure {
         phase: Phase,
         error: ureq::Error,
     },
+}
+
+/// Why a response's framing is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Framing {
+    LengthAndChunked,
+    ChunkedInHttp10,
+    /// The Transfer-Encoding as sent.
+    Coding(String),
 }
 
 /// The result of the whole probe: the last attempt's outcome and, with
@@ -195,6 +208,9 @@ fn attempt(config: &Config, limit: Duration, tls: &TlsConnector) -> Outcome {
     };
     let status_ok = config.expect_status.contains(exchange.status);
     let has_body = config.method != Method::Head;
+    if let Some(why) = untrusted_framing(&response) {
+        return Outcome::Failed(Failure::Framing(why));
+    }
 
     if !status_ok {
         if has_body && exchange.location.is_none() {
@@ -274,6 +290,26 @@ fn with_headers<B>(mut request: ureq::RequestBuilder<B>, config: &Config) -> ure
 
 /// Reads at most `max` bytes of body into `exchange.body`. With a needle,
 /// stops as soon as it is found and tells whether it was.
+/// Framing that cannot be trusted (RFC 9112, 6.1 and 6.3): a response whose
+/// body could end at more than one place, or be read otherwise than it was
+/// sent. ureq reads these as if they were fine.
+fn untrusted_framing(response: &ureq::http::Response<ureq::Body>) -> Option<Framing> {
+    let headers = response.headers();
+    let coding = headers.get("transfer-encoding")?;
+    if headers.contains_key("content-length") {
+        return Some(Framing::LengthAndChunked);
+    }
+    if response.version() == ureq::http::Version::HTTP_10 {
+        return Some(Framing::ChunkedInHttp10);
+    }
+    // The probe offers no transfer coding, so only `chunked` alone can come.
+    let codings = String::from_utf8_lossy(coding.as_bytes());
+    if headers.get_all("transfer-encoding").iter().count() > 1 || !codings.trim().eq_ignore_ascii_case("chunked") {
+        return Some(Framing::Coding(codings.into_owned()));
+    }
+    None
+}
+
 /// Reads the rest of a body, `read` bytes of which were read already, to
 /// its end or to MAX_BODY in all, keeping nothing.
 fn drain(mut body: impl Read, mut read: usize) -> io::Result<()> {
@@ -325,6 +361,9 @@ fn failure(error: ureq::Error, phase: Phase, limit: Duration) -> Failure {
         ureq::Error::Io(e) => io_failure(e, phase, limit),
         ureq::Error::HostNotFound => Failure::NoAddress,
         ureq::Error::LargeResponseHeader(_, limit) => Failure::HeadersTooLarge(limit),
+        ureq::Error::Protocol(ureq_proto::Error::HttpParseTooManyHeaders) => {
+            Failure::TooManyHeaders(ureq_proto::client::MAX_RESPONSE_HEADERS)
+        }
         ureq::Error::Protocol(e) => Failure::Malformed(e.to_string()),
         ureq::Error::Tls(e) => Failure::Tls(e.to_string()),
         error => Failure::Other { phase, error },

@@ -10,7 +10,7 @@ use crate::cli::{self, UsageError};
 use crate::config::{Check, Config, FileCheck, Method, Plan, Verbosity};
 use crate::file::Stale;
 use crate::json::{self, Mismatch};
-use crate::probe::{Exchange, Failure, Outcome, Phase, Probed};
+use crate::probe::{Exchange, Failure, Framing, Outcome, Phase, Probed};
 use crate::run::{Checked, Tried};
 use crate::scheme;
 use crate::target::Endpoint;
@@ -336,6 +336,23 @@ fn push_failure(line: &mut String, failure: &Failure) {
         Failure::Reset { phase: Phase::Body } => line.push_str("connection reset while reading the body"),
         Failure::Reset { .. } => line.push_str("connection reset before a complete response"),
         Failure::Closed => line.push_str("connection closed before a complete response"),
+        Failure::Framing(framing) => {
+            line.push_str("the response's framing cannot be trusted: ");
+            match framing {
+                Framing::LengthAndChunked => line.push_str("Transfer-Encoding and Content-Length together"),
+                Framing::ChunkedInHttp10 => line.push_str("Transfer-Encoding in an HTTP/1.0 response"),
+                Framing::Coding(coding) => {
+                    line.push_str("Transfer-Encoding '");
+                    line.push_str(coding);
+                    line.push_str("', which the probe never offered and does not decode");
+                }
+            }
+        }
+        Failure::TooManyHeaders(limit) => {
+            line.push_str("more than ");
+            line.push_str(&limit.to_string());
+            line.push_str(" response header fields, the most the probe reads");
+        }
         Failure::BodyCut => line.push_str("connection closed before the whole body arrived (a 200 counts only whole)"),
         Failure::Malformed(why) => {
             line.push_str("not a valid HTTP response: ");

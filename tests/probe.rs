@@ -36,6 +36,60 @@ fn row(
 fn behaviours() -> Vec<Row> {
     vec![
         row("200", || Server::tcp(answer("200 OK")), &[], None),
+        // A 200 counts only whole, framed as HTTP/1.1 says.
+        row(
+            "200 with fewer bytes than Content-Length",
+            || Server::tcp(raw(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok")),
+            &[],
+            Some(&["connection closed before the whole body arrived"]),
+        ),
+        row(
+            "200 chunked without its last chunk",
+            || Server::tcp(raw(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n")),
+            &["--expect-body", "ok"],
+            Some(&["connection closed before the whole body arrived"]),
+        ),
+        row(
+            "200 with a malformed chunk size",
+            || Server::tcp(raw(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n")),
+            &[],
+            Some(&["not a valid HTTP response: chunk length"]),
+        ),
+        row(
+            "Transfer-Encoding with Content-Length",
+            || {
+                Server::tcp(raw(
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+                ))
+            },
+            &[],
+            Some(&["framing cannot be trusted: Transfer-Encoding and Content-Length together"]),
+        ),
+        row(
+            "Transfer-Encoding in HTTP/1.0",
+            || Server::tcp(raw(b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")),
+            &[],
+            Some(&["Transfer-Encoding in an HTTP/1.0 response"]),
+        ),
+        row(
+            "a transfer coding never offered",
+            || Server::tcp(raw(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")),
+            &[],
+            Some(&["Transfer-Encoding 'gzip, chunked', which the probe never offered"]),
+        ),
+        row(
+            "an unknown transfer coding",
+            || Server::tcp(raw(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: foo\r\n\r\nok")),
+            &[],
+            Some(&["Transfer-Encoding 'foo'"]),
+        ),
+        row(
+            "more than 128 header fields",
+            || Server::tcp(raw(many_headers(130))),
+            &[],
+            Some(&["more than 128 response header fields"]),
+        ),
+        row("128 header fields", || Server::tcp(raw(many_headers(127))), &[], None),
         row(
             "201",
             || Server::tcp(answer("201 Created")),
@@ -235,6 +289,12 @@ fn behaviours() -> Vec<Row> {
 }
 
 const LONG_BODY: &str = "lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat. Duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore eu fugiat nulla pariatur.";
+
+/// A 200 with `n` header fields and Content-Length.
+fn many_headers(n: usize) -> Vec<u8> {
+    let fields: String = (0..n).map(|i| format!("X-Field-{i}: a\r\n")).collect();
+    format!("HTTP/1.1 200 OK\r\n{fields}Content-Length: 2\r\n\r\nok").into_bytes()
+}
 
 #[test]
 fn behaviour_table() {
