@@ -4,7 +4,9 @@
 #   healthz_nginx DIR PORT [TLS_PORT CERT KEY]
 #
 # writes DIR/nginx.conf for an nginx on 127.0.0.1:PORT that answers
-# `location = /healthz { return 200 '{"status": "ok"}'; }` (404 elsewhere),
+# `location = /healthz { return 200 '{"status": "ok"}'; }`, the failures a
+# probe meets most (`/unavailable`: 503 with a JSON body; `/moved`: 302 to
+# /healthz) and 404 elsewhere,
 # and, given TLS_PORT, the same location over TLS on 127.0.0.1:TLS_PORT with
 # CERT and KEY; starts it in the background and sets NGINX_PID (the caller
 # stops it by that PID); returns once http://127.0.0.1:PORT/healthz answers.
@@ -38,6 +40,11 @@ http {
     server {
         listen 127.0.0.1:$port;
         $healthz
+        location = /unavailable {
+            default_type application/json;
+            return 503 '{"status": "down"}';
+        }
+        location = /moved { return 302 /healthz; }
         location / { return 404; }
     }
     $tls

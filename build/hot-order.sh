@@ -48,8 +48,9 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 W=$(mktemp -d /tmp/healthprobe-hot-order.XXXXXX)
-NGINX_PID=
+NGINX_PID= QUIET_PID=
 cleanup() {
+  [ -z "$QUIET_PID" ] || kill "$QUIET_PID" 2>/dev/null || true
   if [ -n "$NGINX_PID" ]; then kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; fi
   rm -rf "$W"
 }
@@ -70,15 +71,47 @@ source "$ROOT/bench/nginx.sh"
 healthz_nginx "$W/nginx" "$PORT"
 URL=http://127.0.0.1:$PORT/healthz
 
-# 3. One probe under callgrind: every executed instruction's address.
-say "one probe of $URL under callgrind"
-env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin valgrind --tool=callgrind --dump-instr=yes \
-  --compress-pos=no --compress-strings=no --callgrind-out-file="$W/cg.out" --log-file="$W/cg.log" \
-  "$BIN" "$URL" || { cat "$W/cg.log" >&2; die "the probe failed under valgrind"; }
-ir=$(awk '/^summary:/ { print $2 }' "$W/cg.out")
-# Cost lines start with the instruction's address ("positions: instr line").
-grep -o '^0x[0-9a-f]*' "$W/cg.out" | sort -u > "$W/addrs.hex"
-printf '%d\n' $(cat "$W/addrs.hex") | sort -n > "$W/addrs"
+# 3. The probes under callgrind: every instruction address each executes.
+#    The healthy probe first: its functions lead the text. Then the probes
+#    that fail as a fleet in trouble sees them (503, a redirect, nothing
+#    listening, no answer within the deadline) and the other kinds of target
+#    (tcp://, file://, --expect-json): their functions follow, so that a
+#    failing probe's code is as compact as the healthy one's.
+QUIET_PORT=$((PORT + 1))
+while (exec 3<>"/dev/tcp/127.0.0.1/$QUIET_PORT") 2>/dev/null; do QUIET_PORT=$((QUIET_PORT + 1)); done
+CLOSED_PORT=$((QUIET_PORT + 1))
+while (exec 3<>"/dev/tcp/127.0.0.1/$CLOSED_PORT") 2>/dev/null; do CLOSED_PORT=$((CLOSED_PORT + 1)); done
+# A listener that accepts into its backlog and never answers.
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16); time.sleep(600)' "$QUIET_PORT" &
+QUIET_PID=$!
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$QUIET_PORT") 2>/dev/null && break; sleep 0.05; done
+touch "$W/heartbeat"
+probe_addrs() { # probe_addrs NAME WANT_EXIT ARGS...: NAME.addrs, the addresses executed
+  local name=$1 want=$2 rc=0
+  shift 2
+  say "probe $name under callgrind: $*"
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin valgrind --tool=callgrind --dump-instr=yes \
+    --compress-pos=no --compress-strings=no --callgrind-out-file="$W/cg.$name" --log-file="$W/cg.$name.log" \
+    "$BIN" "$@" 2>/dev/null || rc=$?
+  [ "$rc" = "$want" ] || { cat "$W/cg.$name.log" >&2; die "probe $name exited $rc under valgrind, not $want"; }
+  # Cost lines start with the instruction's address ("positions: instr line").
+  # shellcheck disable=SC2046
+  printf '%d\n' $(grep -o '^0x[0-9a-f]*' "$W/cg.$name" | sort -u) | sort -n > "$W/$name.addrs"
+}
+probe_addrs healthy 0 "$URL"
+ir=$(awk '/^summary:/ { print $2 }' "$W/cg.healthy")
+cp "$W/healthy.addrs" "$W/addrs"
+probe_addrs unavailable 1 "http://127.0.0.1:$PORT/unavailable"
+probe_addrs moved 1 "http://127.0.0.1:$PORT/moved"
+probe_addrs refused 1 "http://127.0.0.1:$CLOSED_PORT/healthz"
+probe_addrs timeout 1 -t 300ms "http://127.0.0.1:$QUIET_PORT/healthz"
+probe_addrs tcp 0 "tcp://127.0.0.1:$PORT"
+probe_addrs file 0 "file://$W/heartbeat"
+probe_addrs json 0 --expect-json status=ok "$URL"
+kill "$QUIET_PID" 2>/dev/null || true; wait "$QUIET_PID" 2>/dev/null || true
+sort -n -u "$W"/{unavailable,moved,refused,timeout,tcp,file,json}.addrs > "$W/more.addrs"
 
 # 4. Addresses to symbols, in .text (the section the ordering applies to).
 read -r text_start text_size < <(readelf -SW "$BIN" | awk '{ sub(/^.*\]/, "") } $1 == ".text" { print "0x" $3, "0x" $5 }')
@@ -94,7 +127,8 @@ paste -d' ' <(printf '%d\n' $(awk '{ print "0x" $1 }' "$W/syms.hex")) \
 # Every symbol with an executed address in its range (binary search in the
 # sorted addresses); on the side, the executed addresses no symbol covers and
 # the bytes of the functions named (aliases of one function counted once).
-awk -v lo="$text_start" -v hi="$text_end" -v stats="$W/stats" '
+names_run() { # names_run ADDRS STATS: the symbols covering ADDRS
+awk -v lo="$text_start" -v hi="$text_end" -v stats="$2" '
   BEGIN { n = 0; na = 0 }
   FNR == NR { a[na++] = $1 + 0; next }
   { s[n] = $1 + 0; z[n] = $2 + 0; name[n] = $3; n++ }
@@ -114,7 +148,10 @@ awk -v lo="$text_start" -v hi="$text_end" -v stats="$W/stats" '
     }
     for (k = 0; k < na; k++) if (a[k] >= lo && a[k] < hi) { if (k in covered) hits++; else miss++ }
     printf "%d %d %d %d\n", hits, miss, nf, total > stats
-  }' "$W/addrs" "$W/syms" > "$W/names.run"
+  }' "$1" "$W/syms"
+}
+names_run "$W/addrs" "$W/stats" > "$W/names.run"
+names_run "$W/more.addrs" "$W/more.stats" > "$W/more.run"
 # Two functions that run natively but not under callgrind are named here
 # (checked once by single-stepping a native probe under ptrace: these two were
 # all it ran beyond callgrind's list). Left in their places, each kept one
@@ -128,7 +165,9 @@ awk -v lo="$text_start" -v hi="$text_end" -v stats="$W/stats" '
 # symbol of that name, and moving that variable before the arena in .bss cost
 # one more page.
 nm --defined-only "$BIN" | awk 'NF == 3 && $2 !~ /^[tTwW]$/ { print $3 }' | LC_ALL=C sort -u > "$W/data-names"
-{ cat "$W/names.run"; printf '%s\n' _Exit strcmp; } | LC_ALL=C sort -u | LC_ALL=C comm -23 - "$W/data-names" > "$W/names"
+{ cat "$W/names.run"; printf '%s\n' _Exit strcmp; } | LC_ALL=C sort -u | LC_ALL=C comm -23 - "$W/data-names" > "$W/names.healthy"
+LC_ALL=C sort -u "$W/more.run" | LC_ALL=C comm -23 - "$W/data-names" | LC_ALL=C comm -23 - "$W/names.healthy" > "$W/names.more"
+cat "$W/names.healthy" "$W/names.more" > "$W/names"
 dropped=$({ cat "$W/names.run"; printf '%s\n' _Exit strcmp; } | LC_ALL=C sort -u | LC_ALL=C comm -12 - "$W/data-names" | tr '\n' ' ')
 [ -z "$dropped" ] || say "left out, also the name of data: $dropped"
 read -r hits miss nfunc bytes < "$W/stats"
@@ -139,15 +178,17 @@ nnames=$(wc -l < "$W/names")
 toolchain=$(cat build/nightly-toolchain)
 {
   echo "# The functions one healthy probe of dist/healthprobe-linux-amd64 executes (HTTP"
-  echo "# only, GET of nginx's 'return 200'), for rust-lld's --symbol-ordering-file: build/dist.sh"
-  echo "# places them first in .text, in this order. Written by build/hot-order.sh (make hot-order);"
+  echo "# only, GET of nginx's 'return 200'), then those that only the failing probes and the"
+  echo "# other targets run, for rust-lld's --symbol-ordering-file: build/dist.sh places them"
+  echo "# first in .text, in this order. Written by build/hot-order.sh (make hot-order);"
   echo "# regenerate it rather than edit it. Built by $toolchain from tree $(git describe --always --dirty=+ 2>/dev/null || echo '?')."
-  echo "# $nnames names of $nfunc functions, $bytes bytes of code; $hits instruction addresses, $ir instructions."
+  echo "# Healthy: $(wc -l < "$W/names.healthy") names of $nfunc functions, $bytes bytes of code; $hits instruction addresses, $ir instructions."
+  echo "# Then $(wc -l < "$W/names.more") names for 503, 302, refused, timeout, tcp://, file:// and --expect-json."
   cat "$W/names"
 } > "$W/out"
 if [ -f "$OUT" ]; then
   old=$(grep -v '^#' "$OUT" | LC_ALL=C sort) || true
-  say "against the previous $OUT: $(LC_ALL=C comm -13 <(echo "$old") "$W/names" | grep -c . || true) names new, $(LC_ALL=C comm -23 <(echo "$old") "$W/names" | grep -c . || true) gone"
+  say "against the previous $OUT: $(LC_ALL=C comm -13 <(echo "$old") <(LC_ALL=C sort "$W/names") | grep -c . || true) names new, $(LC_ALL=C comm -23 <(echo "$old") <(LC_ALL=C sort "$W/names") | grep -c . || true) gone"
 fi
 mv "$W/out" "$OUT"
 say "wrote $OUT: $nnames names, $nfunc functions, $bytes bytes ($hits addresses executed in .text, $ir instructions)"
