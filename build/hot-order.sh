@@ -76,7 +76,8 @@ URL=http://127.0.0.1:$PORT/healthz
 #    that fail as a fleet in trouble sees them (503, a redirect, nothing
 #    listening, no answer within the deadline) and the other kinds of target
 #    (tcp://, file://, --expect-json): their functions follow, so that a
-#    failing probe's code is as compact as the healthy one's.
+#    failing probe's code is as compact as the healthy one's. What all of
+#    them share comes first of all (step 4).
 QUIET_PORT=$((PORT + 1))
 while (exec 3<>"/dev/tcp/127.0.0.1/$QUIET_PORT") 2>/dev/null; do QUIET_PORT=$((QUIET_PORT + 1)); done
 CLOSED_PORT=$((QUIET_PORT + 1))
@@ -152,6 +153,8 @@ awk -v lo="$text_start" -v hi="$text_end" -v stats="$2" '
 }
 names_run "$W/addrs" "$W/stats" > "$W/names.run"
 names_run "$W/more.addrs" "$W/more.stats" > "$W/more.run"
+names_run "$W/file.addrs" /dev/null | LC_ALL=C sort -u > "$W/file.run"
+names_run "$W/tcp.addrs" /dev/null | LC_ALL=C sort -u > "$W/tcp.run"
 # Two functions that run natively but not under callgrind are named here
 # (checked once by single-stepping a native probe under ptrace: these two were
 # all it ran beyond callgrind's list). Left in their places, each kept one
@@ -167,7 +170,13 @@ names_run "$W/more.addrs" "$W/more.stats" > "$W/more.run"
 nm --defined-only "$BIN" | awk 'NF == 3 && $2 !~ /^[tTwW]$/ { print $3 }' | LC_ALL=C sort -u > "$W/data-names"
 { cat "$W/names.run"; printf '%s\n' _Exit strcmp; } | LC_ALL=C sort -u | LC_ALL=C comm -23 - "$W/data-names" > "$W/names.healthy"
 LC_ALL=C sort -u "$W/more.run" | LC_ALL=C comm -23 - "$W/data-names" | LC_ALL=C comm -23 - "$W/names.healthy" > "$W/names.more"
-cat "$W/names.healthy" "$W/names.more" > "$W/names"
+# What every probe runs (start-up, the command line, the report, the exit:
+# what the healthy, file:// and tcp:// probes share) first, then the rest of
+# the healthy probe, then the rest: a file:// or tcp:// probe then touches the
+# first pages and its own few, not the whole of the HTTP path.
+LC_ALL=C comm -12 "$W/names.healthy" "$W/file.run" | LC_ALL=C comm -12 - "$W/tcp.run" > "$W/names.common"
+LC_ALL=C comm -23 "$W/names.healthy" "$W/names.common" > "$W/names.http"
+cat "$W/names.common" "$W/names.http" "$W/names.more" > "$W/names"
 dropped=$({ cat "$W/names.run"; printf '%s\n' _Exit strcmp; } | LC_ALL=C sort -u | LC_ALL=C comm -12 - "$W/data-names" | tr '\n' ' ')
 [ -z "$dropped" ] || say "left out, also the name of data: $dropped"
 read -r hits miss nfunc bytes < "$W/stats"
@@ -178,9 +187,10 @@ nnames=$(wc -l < "$W/names")
 toolchain=$(cat build/nightly-toolchain)
 {
   echo "# The functions one healthy probe of dist/healthprobe-linux-amd64 executes (HTTP"
-  echo "# only, GET of nginx's 'return 200'), then those that only the failing probes and the"
-  echo "# other targets run, for rust-lld's --symbol-ordering-file: build/dist.sh places them"
-  echo "# first in .text, in this order. Written by build/hot-order.sh (make hot-order);"
+  echo "# only, GET of nginx's 'return 200'), those it shares with a file:// and a tcp:// probe"
+  echo "# first; then those that only the failing probes and the other targets run; for"
+  echo "# rust-lld's --symbol-ordering-file: build/dist.sh places them first in .text, in this"
+  echo "# order. Written by build/hot-order.sh (make hot-order);"
   echo "# regenerate it rather than edit it. Built by $toolchain from tree $(git describe --always --dirty=+ 2>/dev/null || echo '?')."
   echo "# Healthy: $(wc -l < "$W/names.healthy") names of $nfunc functions, $bytes bytes of code; $hits instruction addresses, $ir instructions."
   echo "# Then $(wc -l < "$W/names.more") names for 503, 302, refused, timeout, tcp://, file:// and --expect-json."
