@@ -7,7 +7,7 @@
 
 use healthprobe::{cli, config, report, run, watchdog};
 
-use std::ffi::{c_char, c_int, c_ulong, CStr, OsStr, OsString};
+use std::ffi::{c_char, c_int, CStr, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
@@ -48,12 +48,6 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     report::finish(verdict)
 }
 
-extern "C" {
-    static mut environ: *const *const c_char;
-    fn open(path: *const c_char, flags: c_int, ...) -> c_int;
-    fn poll(fds: *mut PollFd, count: c_ulong, timeout: c_int) -> c_int;
-}
-
 /// Makes sure descriptors 0, 1 and 2 are open before any socket is, so that
 /// a line for stderr can never go into a connection. A supervisor may start
 /// the probe with them closed, and an empty root has no /dev/null. One poll(2)
@@ -62,24 +56,21 @@ extern "C" {
 /// refuses reads and writes. (open(2) returns the lowest free descriptor:
 /// the closed one.)
 fn open_standard_descriptors() {
-    const O_PATH: c_int = 0o10000000;
-    const POLLNVAL: i16 = 0x20;
-    let mut fds = [0, 1, 2].map(|fd| PollFd { fd, events: 0, revents: 0 });
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
     // SAFETY: poll(2) on three valid entries, without waiting.
-    if unsafe { poll(fds.as_mut_ptr(), 3, 0) } <= 0 {
+    if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } <= 0 {
         return;
     }
-    for _closed in fds.iter().filter(|p| p.revents & POLLNVAL != 0) {
+    for _closed in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
         // SAFETY: a valid NUL-terminated path; the descriptor is kept open.
-        unsafe { open(c"/".as_ptr(), O_PATH) };
+        unsafe { libc::open(c"/".as_ptr(), libc::O_PATH) };
     }
 }
 
-#[repr(C)]
-struct PollFd {
-    fd: c_int,
-    events: i16,
-    revents: i16,
+// The one C declaration of our own: libc 0.2 declares `environ` for glibc
+// targets but not for musl, which every release build links.
+extern "C" {
+    static mut environ: *const *const c_char;
 }
 
 /// Empties the process environment once `cli` has read it. ureq's

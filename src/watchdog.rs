@@ -3,48 +3,16 @@
 //!
 //! Kubernetes does not kill an exec probe that timed out, so a stuck probe
 //! would pile up; a timer signal ends it whatever the I/O is doing. A signal
-//! rather than a thread keeps the common probe free of a thread start. The
-//! libc calls are declared here instead of pulling in the `libc` crate: std
-//! already links libc, and these four have the same signature on every Linux.
+//! rather than a thread keeps the common probe free of a thread start.
 
-use std::ffi::{c_int, c_long};
+use libc::{_exit, c_int, itimerval, setitimer, signal, timeval, write};
+use libc::{ITIMER_REAL, SIGABRT, SIGALRM, SIGFPE, SIGHUP, SIGILL, SIGINT, SIGPIPE, SIGTERM, SIGTRAP, SIG_IGN};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-const SIGHUP: c_int = 1;
-const SIGINT: c_int = 2;
-const SIGILL: c_int = 4;
-const SIGTRAP: c_int = 5;
-const SIGABRT: c_int = 6;
-const SIGFPE: c_int = 8;
-const SIGPIPE: c_int = 13;
-/// `SIG_IGN` is 1 on every Linux.
-const IGNORE: usize = 1;
-const SIGALRM: c_int = 14;
-const SIGTERM: c_int = 15;
-const ITIMER_REAL: c_int = 0;
 /// Exit status for every abnormal end: Docker reserves 2, a panic gives 101.
 const EXIT_UNHEALTHY: c_int = 1;
-
-#[repr(C)]
-struct Timeval {
-    tv_sec: c_long,
-    tv_usec: c_long,
-}
-
-#[repr(C)]
-struct Itimerval {
-    it_interval: Timeval,
-    it_value: Timeval,
-}
-
-extern "C" {
-    fn signal(signum: c_int, handler: usize) -> usize;
-    fn setitimer(which: c_int, new: *const Itimerval, old: *mut Itimerval) -> c_int;
-    fn write(fd: c_int, buf: *const u8, count: usize) -> isize;
-    fn _exit(status: c_int) -> !;
-}
 
 static DEADLINE_LINE: OnceLock<String> = OnceLock::new();
 static QUIET: AtomicBool = AtomicBool::new(false);
@@ -57,7 +25,7 @@ const CRASH_LINE: &str = "healthprobe: internal error (the process crashed)\n";
 /// is an error to handle, not a death by signal.
 pub fn install() {
     // SAFETY: setting a disposition has no preconditions.
-    unsafe { signal(SIGPIPE, IGNORE) };
+    unsafe { signal(SIGPIPE, SIG_IGN) };
     std::panic::set_hook(Box::new(|info| {
         if !QUIET.load(Ordering::Relaxed) {
             let line = crate::report::finish_line(format!("healthprobe: internal error: {info}"));
@@ -68,7 +36,7 @@ pub fn install() {
     }));
     for sig in [SIGHUP, SIGINT, SIGTERM] {
         // SAFETY: the handler only calls async-signal-safe write and _exit.
-        unsafe { signal(sig, on_signal as extern "C" fn(c_int) as usize) };
+        unsafe { signal(sig, on_signal as extern "C" fn(c_int) as libc::sighandler_t) };
     }
     // The release build panics with an immediate abort (no unwinder, no
     // backtrace printer: half the binary), which raises SIGILL or SIGABRT.
@@ -77,7 +45,7 @@ pub fn install() {
     // need an alternate stack. Nothing here recurses.)
     for sig in [SIGILL, SIGTRAP, SIGABRT, SIGFPE] {
         // SAFETY: as above.
-        unsafe { signal(sig, on_crash as extern "C" fn(c_int) as usize) };
+        unsafe { signal(sig, on_crash as extern "C" fn(c_int) as libc::sighandler_t) };
     }
 }
 
@@ -91,13 +59,13 @@ pub fn arm(after: Duration, line: String) {
     if DEADLINE_LINE.set(line).is_err() {
         return;
     }
-    let timer = Itimerval {
-        it_interval: Timeval { tv_sec: 0, tv_usec: 0 },
-        it_value: Timeval { tv_sec: after.as_secs() as c_long, tv_usec: after.subsec_micros() as c_long },
+    let timer = itimerval {
+        it_interval: timeval { tv_sec: 0, tv_usec: 0 },
+        it_value: timeval { tv_sec: after.as_secs() as _, tv_usec: after.subsec_micros() as _ },
     };
     // SAFETY: plain system calls on values that live across the calls.
     unsafe {
-        signal(SIGALRM, on_alarm as extern "C" fn(c_int) as usize);
+        signal(SIGALRM, on_alarm as extern "C" fn(c_int) as libc::sighandler_t);
         setitimer(ITIMER_REAL, &timer, std::ptr::null_mut());
     }
 }
@@ -114,7 +82,7 @@ pub fn disarm() {
 
 fn write_stderr(text: &str) {
     // SAFETY: write(2) on a valid buffer; a failure (closed stderr) is ignored.
-    unsafe { write(2, text.as_ptr(), text.len()) };
+    unsafe { write(2, text.as_ptr().cast(), text.len()) };
 }
 
 extern "C" fn on_alarm(_: c_int) {
