@@ -4,7 +4,7 @@
 # beside curl's, against the same nginx with a private CA; then the budgets.
 #
 #   bash bench/run.sh [--strict] [--breakdown] [--bin PATH] [--tls-bin PATH]
-#                     [--runs N] [--out FILE]
+#                     [--runs N] [--out FILE] [--compare PATH]
 #
 #   --strict     exit 1 when a budget fails (without it a failure is only printed)
 #   --breakdown  also run bench/breakdown.sh (instructions per phase; builds a
@@ -16,7 +16,12 @@
 #   --out FILE   where the results go (default bench/results.md, the one
 #                source of every figure the documents quote: the report, then
 #                each figure by key; bench/figures.py checks the quotes)
-#   env BENCH_PORT   loopback port for nginx (default 18480; HTTPS on the next one)
+#   --compare PATH  another build of the probe (say, main's before a change):
+#                its rows of the table "Each answer and each kind of target"
+#                are measured in the same run, beside this one's
+#   env BENCH_PORT   loopback port for nginx (default 18480; HTTPS on the next
+#                one; a listener that never answers on the one after; the next
+#                is left closed, for the refused probe)
 #
 # Every figure is measured here on each run; nothing is copied from elsewhere.
 
@@ -37,6 +42,7 @@ RUNS=${BENCH_RUNS:-300}
 WARMUP=20
 PORT=${BENCH_PORT:-18480}
 OUT=$ROOT/bench/results.md
+COMPARE=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--strict) STRICT=1 ;;
@@ -45,7 +51,8 @@ while [ $# -gt 0 ]; do
 	--tls-bin) TLS_BIN=$(cd "$CALLER_PWD" && readlink -f "$2"); shift ;;
 	--runs) RUNS=$2; shift ;;
 	--out) OUT=$(cd "$CALLER_PWD" && readlink -m "$2"); shift ;;
-	-h | --help) sed -n '2,20p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--compare) COMPARE=$(cd "$CALLER_PWD" && readlink -f "$2"); shift ;;
+	-h | --help) sed -n '2,26p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -99,8 +106,9 @@ BIN=$(readlink -f "$BIN")
 BIN_ORIG=$BIN
 
 T=$(mktemp -d /tmp/healthprobe-bench.XXXXXX)
-NGINX_PID=
+NGINX_PID= QUIET_PID=
 cleanup() {
+	[ -z "$QUIET_PID" ] || kill "$QUIET_PID" 2>/dev/null || true
 	if [ -n "$NGINX_PID" ]; then
 		kill "$NGINX_PID" 2>/dev/null || true
 		wait "$NGINX_PID" 2>/dev/null || true
@@ -123,6 +131,13 @@ if [ -x "$TLS_BIN" ]; then
 else
 	say "no TLS build at $TLS_BIN ('make static' builds it): the HTTPS rows are not measured"
 	TLS_BIN=
+fi
+
+if [ -n "$COMPARE" ]; then
+	[ -x "$COMPARE" ] || die "--compare $COMPARE: not an executable"
+	cp -p "$COMPARE" "$T/bin/compare"
+	COMPARE_ORIG=$COMPARE
+	COMPARE=$T/bin/compare
 fi
 
 # peakrss reads the peak RSS of the exec'd program itself (see peakrss.c).
@@ -340,6 +355,62 @@ for n in "${HF_NAMES[@]}"; do
 	awk -v n="$n" '$1 == n && $2 == "time"' "$T/hf.all" | wc -l >"$T/nruns.$n"
 done
 
+# --- each answer and each kind of target ---------------------------------------
+# A probe fails exactly when a fleet is in trouble, so what a failing probe
+# costs is measured too: a 503, a redirect, nothing listening, no answer
+# within the deadline; and the other targets (tcp://, file://), --expect-json,
+# and two targets in one call. Instructions: callgrind, one run (the count is
+# the same on every run); VmHWM and own faults: median of 3; syscalls: strace.
+QUIET_PORT=$((PORT + 2)) CLOSED_PORT=$((PORT + 3))
+for p in "$QUIET_PORT" "$CLOSED_PORT"; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then die "something already listens on 127.0.0.1:$p; set BENCH_PORT"; fi
+done
+# Accepts into its backlog, never reads, never answers.
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); time.sleep(3600)' "$QUIET_PORT" &
+QUIET_PID=$!
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$QUIET_PORT") 2>/dev/null && break; sleep 0.05; done
+HEARTBEAT=$T/heartbeat
+CASES=(healthy unavailable moved refused timeout json several tcp file)
+CASE_LABEL_healthy="200 (the healthy probe above)"; CASE_EXIT_healthy=0; CASE_ARGS_healthy=("$URL")
+CASE_LABEL_unavailable="503 with a body"; CASE_EXIT_unavailable=1; CASE_ARGS_unavailable=("http://127.0.0.1:$PORT/unavailable")
+CASE_LABEL_moved="302, not followed"; CASE_EXIT_moved=1; CASE_ARGS_moved=("http://127.0.0.1:$PORT/moved")
+CASE_LABEL_refused="connection refused"; CASE_EXIT_refused=1; CASE_ARGS_refused=("http://127.0.0.1:$CLOSED_PORT/healthz")
+CASE_LABEL_timeout="no answer within -t 300ms"; CASE_EXIT_timeout=1; CASE_ARGS_timeout=(-t 300ms "http://127.0.0.1:$QUIET_PORT/healthz")
+CASE_LABEL_json="200, --expect-json status=ok"; CASE_EXIT_json=0; CASE_ARGS_json=(--expect-json status=ok "$URL")
+CASE_LABEL_several="two targets: the 200 and tcp://"; CASE_EXIT_several=0; CASE_ARGS_several=("$URL" "tcp://127.0.0.1:$PORT")
+CASE_LABEL_tcp="tcp:// (connect only)"; CASE_EXIT_tcp=0; CASE_ARGS_tcp=("tcp://127.0.0.1:$PORT")
+CASE_LABEL_file="file:// (a fresh heartbeat)"; CASE_EXIT_file=0; CASE_ARGS_file=("file://$HEARTBEAT")
+CASE_BINS=(now)
+[ -z "$COMPARE" ] || CASE_BINS+=(before)
+case_bin() { if [ "$1" = now ]; then echo "$BIN"; else echo "$COMPARE"; fi; }
+say "each answer and each kind of target (callgrind, peakrss, strace)$([ -z "$COMPARE" ] || echo ", this build and $COMPARE_ORIG")"
+for who in "${CASE_BINS[@]}"; do
+	b=$(case_bin "$who")
+	for c in "${CASES[@]}"; do
+		a="CASE_ARGS_$c[@]"; e="CASE_EXIT_$c"; args=("${!a}")
+		touch "$HEARTBEAT"
+		rc=0; "${CLEAN[@]}" valgrind --tool=callgrind --log-file="$T/cvg.$who.$c" \
+			--callgrind-out-file="$T/ccg.$who.$c" "$b" "${args[@]}" 2>"$T/cerr.$who.$c" || rc=$?
+		[ "$rc" = "${!e}" ] || die "$who: probe '$c' exited $rc under valgrind, not ${!e}: $(head -c 300 "$T/cerr.$who.$c")"
+		awk '/^summary:/ { print $2 }' "$T/ccg.$who.$c" >"$T/cir.$who.$c"
+		head -n 1 "$T/cerr.$who.$c" >"$T/cline.$who.$c"
+		for i in 1 2 3; do
+			touch "$HEARTBEAT"
+			"${CLEAN[@]}" "$T/peakrss" "$T/chwm.$who.$c.$i" "$b" "${args[@]}" 2>/dev/null || true
+		done
+		for i in 1 2 3; do awk '{ print $1 }' "$T/chwm.$who.$c.$i"; done | median >"$T/chwm.$who.$c"
+		for i in 1 2 3; do awk '{ print $2 }' "$T/chwm.$who.$c.$i"; done | median >"$T/cflt.$who.$c"
+		touch "$HEARTBEAT"
+		"${CLEAN[@]}" strace -f -c -U name,calls -o "$T/cst.$who.$c" "$b" "${args[@]}" 2>/dev/null || true
+		awk '$1 == "total" { print $2 }' "$T/cst.$who.$c" >"$T/csys.$who.$c"
+	done
+done
+kill "$QUIET_PID" 2>/dev/null || true
+wait "$QUIET_PID" 2>/dev/null || true
+QUIET_PID=
+
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- report ----------------------------------------------------------------------
@@ -399,6 +470,33 @@ report() {
 	echo "kernel's socket work, which callgrind does not see. (Its split into user and sys is tick-sampled on this kernel and"
 	echo "meaningless for a sub-millisecond process; only the sum is used.) The container runtime's own cost per exec probe"
 	echo "(docker exec / runc, kubelet) is not included: it is the same whichever probe binary runs."
+	echo
+	cases_report
+}
+
+cases_report() {
+	echo "Each answer and each kind of target, $(basename "$BIN_ORIG") against the same nginx$([ -z "$COMPARE" ] || echo "; \"before\": $COMPARE_ORIG, sha256 $(sha256sum "$COMPARE" | cut -c1-12), measured in the same run"):"
+	echo
+	local head="| | exit | instructions | × the 200 | VmHWM | own faults | syscalls |" rule="|---|---:|---:|---:|---:|---:|---:|"
+	[ -z "$COMPARE" ] || { head+=" instructions before | VmHWM before | syscalls before |"; rule+="---:|---:|---:|"; }
+	echo "$head"
+	echo "$rule"
+	local c l e row
+	for c in "${CASES[@]}"; do
+		l="CASE_LABEL_$c"; e="CASE_EXIT_$c"
+		row="| ${!l} | ${!e} | $(num "$(v cir now.$c)") | $(ratio "$(v cir now.$c)" "$(v cir now.healthy)") | $(v chwm now.$c) KiB | $(v cflt now.$c) | $(v csys now.$c) |"
+		[ -z "$COMPARE" ] || row+=" $(num "$(v cir before.$c)") | $(v chwm before.$c) KiB | $(v csys before.$c) |"
+		echo "$row"
+	done
+	echo
+	echo "The lines the failing probes print:"
+	echo
+	for c in "${CASES[@]}"; do
+		e="CASE_EXIT_$c"
+		[ "${!e}" = 1 ] && echo "- \`$(sed "s/:$PORT\b/:PORT/g; s/:$QUIET_PORT\b/:PORT+2/g; s/:$CLOSED_PORT\b/:PORT+3/g" "$T/cline.now.$c")\`"
+	done
+	echo
+	echo "microcheck's httpcheck is not measured here: it is in no registry this machine reaches."
 }
 
 table() { # base name, then the rows' names
@@ -447,6 +545,20 @@ if [ -n "$TLS_BIN" ]; then
 else
 	budget "HTTPS with --cacert (TLS build) ≤ 2,000,000 instructions" 0 "not measured: no TLS build at dist/ (make static)"
 fi
+h_ir=$(v cir now.healthy)
+for c in unavailable moved refused timeout; do
+	l="CASE_LABEL_$c"
+	budget "${!l}: ≤ 300 KiB VmHWM and ≤ 1.15 × the 200's instructions" \
+		"$(awk -v h="$(v chwm now.$c)" -v a="$(v cir now.$c)" -v b="$h_ir" 'BEGIN { print (h <= 300 && a <= 1.15 * b) ? 1 : 0 }')" \
+		"$(v chwm now.$c) KiB, $(num "$(v cir now.$c)") ($(ratio "$(v cir now.$c)" "$h_ir"))"
+done
+for c in tcp file; do
+	l="CASE_LABEL_$c"
+	budget "${!l}: less than the 200 in instructions, VmHWM and syscalls" \
+		"$(awk -v a="$(v cir now.$c)" -v b="$h_ir" -v x="$(v chwm now.$c)" -v y="$(v chwm now.healthy)" -v s="$(v csys now.$c)" -v t="$(v csys now.healthy)" \
+			'BEGIN { print (a < b && x < y && s < t) ? 1 : 0 }')" \
+		"$(num "$(v cir now.$c)") / $(v chwm now.$c) KiB / $(v csys now.$c) against $(num "$h_ir") / $(v chwm now.healthy) KiB / $(v csys now.healthy)"
+done
 for host in 127.0.0.1 localhost; do
 	c=$(v clones "$host"); okh=$(v ok "$host")
 	pass=0; [ "$c" = 0 ] && [ "$okh" = ok ] && pass=1
@@ -512,6 +624,11 @@ figures() {
 		for m in ir:instructions wall:wall; do
 			printf '| %s.%s_ratio | %s |\n' "$n" "${m#*:}" "$(ratio "$(v "${m%%:*}" "$n")" "$(v "${m%%:*}" "${TLS_NAMES[0]}")")"
 		done
+	done
+	for c in "${CASES[@]}"; do
+		printf '| case.%s.instructions | %s |\n' "$c" "$(num "$(v cir now.$c)")"
+		printf '| case.%s.vmhwm | %s KiB |\n' "$c" "$(v chwm now.$c)"
+		printf '| case.%s.syscalls | %s |\n' "$c" "$(v csys now.$c)"
 	done
 	printf '| env100.instructions | %s |\n' "$(num "$env_ir")"
 	printf '| env100.per_variable | %s |\n' "$(awk -v a="$env_ir" -v b="$hp_ir" 'BEGIN { printf "%.0f", (a - b) / 100 }')"
