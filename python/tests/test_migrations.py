@@ -287,3 +287,35 @@ def test_migrations_setting_values():
     assert load(READINESS_MIGRATIONS=True, READINESS_DATABASES=["other"]) == ("other",)
     assert load(READINESS_MIGRATIONS=["other", "other"]) == ("other",)
     assert load(READINESS_MIGRATIONS=[]) == ()
+
+
+def test_migration_files_that_cannot_load_are_unavailable_and_tried_again(monkeypatch):
+    loads = []
+
+    def broken():
+        loads.append(1)
+        raise ImportError("a migration file that does not import")
+
+    monkeypatch.setattr(readiness, "migration_plan", readiness.MigrationPlan(broken))
+    with checked():
+        middleware = HealthProbeMiddleware(app)
+        assert probe(middleware) == (503, {"status": "error", "checks": {"database": "ok", "migrations": "unavailable"}})
+        probe(middleware)
+    assert len(loads) == 2  # a failed load is not kept
+
+
+def test_asgi_answers_the_same(plan):
+    import asyncio
+
+    from django.test import AsyncClient
+
+    with checked():
+        async def two():
+            first = await AsyncClient().get("/readyz")
+            await asyncio.to_thread(migrate, "probe_migrations", "0002")
+            await asyncio.to_thread(migrate, "probe_squashed", "0001_squashed_0002_part_weight")
+            return first, await AsyncClient().get("/readyz")
+
+        first, second = asyncio.run(two())
+    assert (first.status_code, json.loads(first.content)["checks"]) == (503, {"database": "ok", "migrations": "pending"})
+    assert (second.status_code, json.loads(second.content)["checks"]) == (200, {"database": "ok", "migrations": "ok"})
