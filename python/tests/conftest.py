@@ -23,7 +23,9 @@ settings.configure(
     SECRET_KEY="unit-tests",
     ALLOWED_HOSTS=["testserver"],
     ROOT_URLCONF="probe_site",
-    INSTALLED_APPS=["healthprobe.django"],
+    # Two apps with migrations, for the migrations check (test_migrations.py).
+    INSTALLED_APPS=["healthprobe.django", "probe_migrations", "probe_squashed"],
+    DEFAULT_AUTO_FIELD="django.db.models.AutoField",
     MIDDLEWARE=[
         "healthprobe.django.middleware.HealthProbeMiddleware",
         "django.middleware.security.SecurityMiddleware",

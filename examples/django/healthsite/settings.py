@@ -118,7 +118,10 @@ WSGI_APPLICATION = "healthsite.wsgi.application"
 ASGI_APPLICATION = "healthsite.asgi.application"
 
 # Its defaults, spelled out: /readyz runs SELECT 1 on every database within
-# 0.5 s and shares the answer for 1 s.
+# 0.5 s and shares the answer for 1 s. Migrations are not checked: this app
+# has none, and nothing in its deployments (examples/, Dockerfile.example)
+# runs `migrate` before the web process. A project that migrates first, as a
+# one-shot job, turns READINESS_MIGRATIONS on (docs/django.md, Migrations).
 HEALTHPROBE = {
     "LIVENESS_PATHS": ["/healthz"],
     "READINESS_PATHS": ["/readyz"],
@@ -126,6 +129,7 @@ HEALTHPROBE = {
     "READINESS_CACHES": [],
     "READINESS_TIMEOUT": 0.5,
     "READINESS_MAX_AGE": 1.0,
+    "READINESS_MIGRATIONS": False,
 }
 
 DATABASES = {"default": default_database(os.environ)}

@@ -7,6 +7,7 @@
         "READINESS_CACHES": [],              # cache aliases to write and read back
         "READINESS_TIMEOUT": 0.5,            # seconds: the budget for all checks
         "READINESS_MAX_AGE": 1.0,            # seconds a result is reused
+        "READINESS_MIGRATIONS": False,       # True, or a list of aliases: no unapplied migrations
     }
 
 Every key is optional; an unknown key is an error, so a typo cannot silently
@@ -25,6 +26,12 @@ DEFAULTS = {
     "READINESS_CACHES": (),
     "READINESS_TIMEOUT": 0.5,
     "READINESS_MAX_AGE": 1.0,
+    # Off by default: turned on by an upgrade, it would make every instance
+    # of a deployment that starts the new code before running `migrate` (a
+    # migrate step after the rollout, or beside it) answer 503 until the
+    # migrations ran, and a rollout that waits for readiness before migrating
+    # would never finish. It is for deployments that migrate first.
+    "READINESS_MIGRATIONS": False,
 }
 
 # A readiness answer that takes longer than this is no longer a probe answer:
@@ -40,6 +47,7 @@ class Config:
     caches: tuple
     timeout: float
     max_age: float
+    migrations: tuple = ()  # database aliases whose migrations are checked
 
 
 def _fail(key, problem):
@@ -63,6 +71,19 @@ def _aliases(key, value, configured, kind):
     for alias in value:
         if alias not in configured:
             _fail(key, f"{alias!r} is not in settings.{kind.upper()}S ({', '.join(configured) or 'empty'})")
+    return tuple(dict.fromkeys(value))
+
+
+def _migrations(key, value, databases):
+    if value is True:
+        return databases
+    if value is False:
+        return ()
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        _fail(key, f"want True, False or a list of database aliases, got {value!r}")
+    for alias in value:
+        if alias not in databases:
+            _fail(key, f"{alias!r} is not a checked database (READINESS_DATABASES: {', '.join(databases) or 'none'})")
     return tuple(dict.fromkeys(value))
 
 
@@ -90,13 +111,15 @@ def load(settings):
     both = liveness & readiness
     if both:
         _fail("READINESS_PATHS", f"{sorted(both)[0]!r} is also a liveness path")
+    databases = _aliases("READINESS_DATABASES", value["READINESS_DATABASES"],
+                         list(getattr(settings, "DATABASES", {}) or {}), "database")
     return Config(
         liveness_paths=liveness,
         readiness_paths=readiness,
-        databases=_aliases("READINESS_DATABASES", value["READINESS_DATABASES"],
-                           list(getattr(settings, "DATABASES", {}) or {}), "database"),
+        databases=databases,
         caches=_aliases("READINESS_CACHES", value["READINESS_CACHES"],
                         list(getattr(settings, "CACHES", {}) or {}), "cache"),
         timeout=_seconds("READINESS_TIMEOUT", value["READINESS_TIMEOUT"], lambda v: v > 0, MAX_TIMEOUT),
         max_age=_seconds("READINESS_MAX_AGE", value["READINESS_MAX_AGE"], lambda v: v >= 0, 3600),
+        migrations=_migrations("READINESS_MIGRATIONS", value["READINESS_MIGRATIONS"], databases),
     )

@@ -18,6 +18,12 @@ previous round's result at once when it is recent (ended at most
 READINESS_MAX_AGE + READINESS_TIMEOUT ago), and wait for the running round
 only when there is none. So a burst holds one thread of the process, not one
 per request: under Gunicorn's gthread workers the other threads stay free.
+
+Migrations (READINESS_MIGRATIONS): the migrations on disk are loaded once per
+process, the first time they are checked; each round then reads the
+django_migrations table on the database check's own connection, after its
+SELECT 1, in the same thread and budget, and reports "pending" while the
+database lacks a migration the code has.
 """
 import asyncio
 import logging
@@ -31,6 +37,7 @@ logger = logging.getLogger("healthprobe.django")
 OK = "ok"
 UNAVAILABLE = "unavailable"
 TIMEOUT = "timeout"
+PENDING = "pending"
 
 
 def check_name(kind, alias):
@@ -60,7 +67,11 @@ def database_settings_for_check(settings_dict, timeout):
     return settings_dict
 
 
-def check_database(alias, timeout):
+def check_database(alias, timeout, migrations=None):
+    """SELECT 1 on a connection of its own; raises when the database fails.
+    With migrations (a MigrationPlan), then reads django_migrations on the
+    same connection and returns {"migrations[:ALIAS]": error} when that part
+    is not ok (None when all is)."""
     from django.db.utils import ConnectionHandler, load_backend
 
     # A handler of our own reads settings.DATABASES as it is now, with
@@ -72,8 +83,97 @@ def check_database(alias, timeout):
             # Oracle needs "FROM DUAL"; the suffix is empty elsewhere.
             cursor.execute("SELECT 1" + wrapper.features.bare_select_suffix)
             cursor.fetchone()
+            if migrations is None:
+                return None
+            try:
+                missing = migrations.missing(wrapper, cursor)
+            except Exception as exc:  # the database answered SELECT 1 but not this
+                return {check_name("migrations", alias): exc}
+            if missing:
+                return {check_name("migrations", alias): PendingMigrations(missing)}
+            return None
     finally:
         wrapper.close()
+
+
+class PendingMigrations(Exception):
+    status = PENDING
+
+    def __init__(self, missing):
+        names = [f"{app}.{name}" for app, name in missing]
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        super().__init__(f"{len(names)} not applied: {shown}")
+
+
+def load_migration_plan():
+    """The code's side, from the migration files on disk: the migrations a
+    fully migrated database has applied, as a frozenset of (app, name), and
+    the squashed ones as ((app, name), frozenset of what it replaces)."""
+    from django.db.migrations.loader import MigrationLoader
+
+    # Without a connection nothing counts as applied, so each squashed
+    # migration stands in the graph for the ones it replaces, as it does for
+    # a new database.
+    graph = MigrationLoader(None).graph
+    plain, squashed = set(), []
+    for key, migration in graph.nodes.items():
+        if migration.replaces:
+            squashed.append((key, frozenset(tuple(r) for r in migration.replaces)))
+        else:
+            plain.add(key)
+    return frozenset(plain), tuple(squashed)
+
+
+def applied_migrations(wrapper, cursor):
+    """The rows of django_migrations as a set of (app, name); None when the
+    table does not exist (the database was never migrated)."""
+    from django.db.migrations.recorder import MigrationRecorder
+    from django.db.utils import DatabaseError
+
+    table = MigrationRecorder.Migration._meta.db_table
+    quote = wrapper.ops.quote_name
+    try:
+        cursor.execute(f"SELECT {quote('app')}, {quote('name')} FROM {quote(table)}")
+        return set(cursor.fetchall())
+    except DatabaseError:
+        # Only here, on the failure path, look the table up (or a view of
+        # that name: it exists, and fails for another reason).
+        if table not in wrapper.introspection.table_names(cursor, include_views=True):
+            return None
+        raise
+
+
+class MigrationPlan:
+    """The migrations on disk, loaded once per process (the first time a
+    check asks, by one thread; the others wait for it), compared per round
+    with one read of django_migrations."""
+
+    def __init__(self, load=load_migration_plan):
+        self._load = load
+        self._lock = threading.Lock()
+        self._plan = None
+
+    def plan(self):
+        with self._lock:
+            if self._plan is None:
+                self._plan = self._load()
+            return self._plan
+
+    def missing(self, wrapper, cursor):
+        """The (app, name) of each migration on disk the database lacks, sorted."""
+        plain, squashed = self.plan()
+        if not plain and not squashed:
+            return []  # nothing to apply, whatever the table holds
+        applied = applied_migrations(wrapper, cursor) or set()
+        missing = set(plain - applied)
+        # As Django's loader: a squashed migration counts as applied when all
+        # it replaces are, whether or not its own row is there.
+        missing.update(key for key, replaces in squashed if not replaces <= applied)
+        return sorted(missing)
+
+
+# One per process: the files on disk do not change under a running process.
+migration_plan = MigrationPlan()
 
 
 # One key per process: two processes (or hosts) sharing a cache never read
@@ -96,9 +196,15 @@ def check_cache(alias, timeout):
 
 
 class Check:
-    def __init__(self, name, run):
+    def __init__(self, name, run, also=()):
         self.name = name
-        self.run = run  # run(timeout_seconds); raises when not ready
+        # The statuses it reports: its own, then any it finds out on the way
+        # (a database's migrations, on the database's connection).
+        self.names = (name, *also)
+        # run(timeout_seconds) raises when not ready (every name fails), or
+        # returns {name: exception} for the names that are not ok, the
+        # exception's `status` (default "unavailable") being their status.
+        self.run = run
 
 
 def preload_database_backends(aliases):
@@ -116,7 +222,14 @@ def preload_database_backends(aliases):
 
 def checks_for(config):
     preload_database_backends(config.databases)
-    checks = [Check(check_name("database", a), lambda t, a=a: check_database(a, t)) for a in config.databases]
+    checks = []
+    for alias in config.databases:
+        if alias in config.migrations:
+            checks.append(Check(check_name("database", alias),
+                                lambda t, a=alias: check_database(a, t, migration_plan),
+                                also=(check_name("migrations", alias),)))
+        else:
+            checks.append(Check(check_name("database", alias), lambda t, a=alias: check_database(a, t)))
     checks += [Check(check_name("cache", a), lambda t, a=a: check_cache(a, t)) for a in config.caches]
     return checks
 
@@ -207,13 +320,14 @@ class Readiness:
                     return current, None
                 if now < current.end() + self.max_age:
                     return current, None
-            current = Round([c.name for c in self.checks], now, now + self.timeout)
+            current = Round([n for c in self.checks for n in c.names], now, now + self.timeout)
             self._round = current
             for check in self.checks:
                 if check.name in self._running:
                     # Still stuck since an earlier round, which began at least
                     # one budget ago: it has had its time.
-                    current.results[check.name] = TIMEOUT
+                    for name in check.names:
+                        current.results[name] = TIMEOUT
                 else:
                     thread = threading.Thread(
                         target=self._run, args=(current, check),
@@ -229,16 +343,17 @@ class Readiness:
         return current, None
 
     def _run(self, current, check):
-        status, error = OK, None
         try:
-            check.run(self.timeout)
+            failed = check.run(self.timeout) or {}
         except Exception as exc:  # any failure means "not ready"
-            status, error = UNAVAILABLE, exc
+            failed = dict.fromkeys(check.names, exc)
+        statuses = dict.fromkeys(check.names, OK)
+        for name, error in failed.items():
+            statuses[name] = getattr(error, "status", UNAVAILABLE)
         with self._lock:
             del self._running[check.name]
-            current.results[check.name] = status
-            if error is not None:
-                current.errors[check.name] = error
+            current.results.update(statuses)
+            current.errors.update(failed)
             wakers = []
             if len(current.results) == len(current.names) and not current.done.is_set():
                 current.ended = self.clock()

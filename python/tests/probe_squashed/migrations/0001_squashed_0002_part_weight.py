@@ -1,0 +1,17 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    replaces = [("probe_squashed", "0001_initial"), ("probe_squashed", "0002_part_weight")]
+    initial = True
+    dependencies = []
+    operations = [
+        migrations.CreateModel(
+            name="Part",
+            fields=[
+                ("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("label", models.CharField(max_length=20)),
+                ("weight", models.IntegerField(default=0)),
+            ],
+        ),
+    ]
