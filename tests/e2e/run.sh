@@ -42,7 +42,7 @@ harness_python=$harness_venv/bin/python
 
 # ---- servers ---------------------------------------------------------------------
 
-base=$(free_ports 14) || harness_die "no free ports"
+base=$(free_ports 15) || harness_die "no free ports"
 app_port=$base             # Gunicorn, TCP, PostgreSQL through DATABASE_URL
 nginx_port=$((base + 1))   # nginx -> app_port, /readyz allows 127.0.0.1
 nginx_deny_port=$((base + 2))    # nginx -> app_port, /readyz denies 127.0.0.1
@@ -57,6 +57,7 @@ uvicorn_port=$((base + 10))  # Uvicorn (ASGI), PostgreSQL
 strict_port=$((base + 11))   # Gunicorn with ALLOWED_HOSTS, SECURE_SSL_REDIRECT and APPEND_SLASH
 uvicorn_strict_port=$((base + 12))  # Uvicorn with the same
 redis_port=$((base + 13))    # redis-server: a tcp:// target beside PostgreSQL
+migrations_port=$((base + 14))  # Gunicorn with READINESS_MIGRATIONS, PostgreSQL not migrated until its cases
 app_socket=$work/gunicorn.sock   # Gunicorn, Unix socket, PostgreSQL through PG* variables
 app=http://127.0.0.1:$app_port
 nginx=http://127.0.0.1:$nginx_port
@@ -84,6 +85,7 @@ serve_gunicorn gunicorn-sync2 "127.0.0.1:$sync2_port" DATABASE_URL="$pg_url" -- 
 serve_gunicorn gunicorn-gthread "127.0.0.1:$gthread_port" DATABASE_URL="$pg_url" \
     -- --workers 1 --worker-class gthread --threads 4
 serve_gunicorn gunicorn-strict "127.0.0.1:$strict_port" DATABASE_URL="$pg_url" "${strict[@]}"
+serve_gunicorn gunicorn-migrations "127.0.0.1:$migrations_port" DATABASE_URL="$pg_url" READINESS_MIGRATIONS=1
 serve_uvicorn uvicorn "$uvicorn_port" DATABASE_URL="$pg_url"
 serve_uvicorn uvicorn-strict "$uvicorn_strict_port" DATABASE_URL="$pg_url" "${strict[@]}"
 serve_nginx nginx "$here/nginx.conf.in" APP_PORT="$app_port" APP_SOCKET="$app_socket" \
@@ -93,6 +95,7 @@ for gate in "gunicorn-tcp --tcp 127.0.0.1:$app_port" "gunicorn-socket --unix $ap
     "gunicorn-hosts --tcp 127.0.0.1:$hosts_port" "gunicorn-ssl --tcp 127.0.0.1:$ssl_port" \
     "gunicorn-sync2 --tcp 127.0.0.1:$sync2_port" "gunicorn-gthread --tcp 127.0.0.1:$gthread_port" \
     "gunicorn-strict --tcp 127.0.0.1:$strict_port" "uvicorn --tcp 127.0.0.1:$uvicorn_port" \
+    "gunicorn-migrations --tcp 127.0.0.1:$migrations_port" \
     "uvicorn-strict --tcp 127.0.0.1:$uvicorn_strict_port" "nginx --tcp 127.0.0.1:$nginx_socket_port"; do
     read -r name how where <<<"$gate"
     await_http "$name" "$how" "$where" \
@@ -377,6 +380,21 @@ postgres_frozen_cases() {   # postgres_frozen_cases NAME PORT
     probe_case "PostgreSQL thawed: $name: readyz recovers" 0 -- "$hp" --wait 10s "$url/readyz"
 }
 
+# READINESS_MIGRATIONS: the app's own migration (healthsite/migrations) is
+# pending on the fresh database until manage.py migrate has run.
+migrations_cases() {
+    local url=http://127.0.0.1:$migrations_port
+    probe_case "READINESS_MIGRATIONS, not migrated: readyz 503 'migrations: pending'" 1 503 '"migrations": "pending"' \
+        -- "$hp" "$url/readyz"
+    probe_case "READINESS_MIGRATIONS, not migrated: healthz passes" 0 -- "$hp" "$url/healthz"
+    probe_case "manage.py migrate on that database" 0 \
+        -- env DATABASE_URL="$pg_url" "$harness_python" "$django_app/manage.py" migrate --noinput -v 0
+    # The last answer is reused for 1 s (READINESS_MAX_AGE).
+    sleep 1.1
+    probe_case "READINESS_MIGRATIONS, migrated: readyz passes with checks.migrations=ok" 0 \
+        -- "$hp" --expect-json checks.migrations=ok "$url/readyz"
+}
+
 # ---- the run ------------------------------------------------------------------------
 
 gunicorn_tcp_cases
@@ -388,6 +406,7 @@ server_kind_cases gthread "$gthread_port"
 server_kind_cases uvicorn "$uvicorn_port"
 nginx_and_socket_cases
 deployment_cases
+migrations_cases
 
 stop redis
 probe_case "Redis stopped: tcp:// is refused" 1 "connection refused" -- "$hp" "tcp://127.0.0.1:$redis_port"

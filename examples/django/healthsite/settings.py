@@ -11,6 +11,10 @@
                         a header name such as X-Forwarded-Proto: a request is
                         taken as HTTPS when the proxy sets it to "https"
   DJANGO_DEBUG          1/true/yes/on for Django's debug mode (never in production)
+  READINESS_MIGRATIONS  1/true/yes/on: /readyz also answers 503 "migrations":
+                        "pending" until `manage.py migrate` has run (turn it on
+                        where migrate runs first, as examples/compose-workers.yaml does)
+  CELERY_BROKER_URL     the workers' broker (default redis://127.0.0.1:6379/0)
   DJANGO_SECRET_KEY     required outside a demo
 """
 import os
@@ -107,7 +111,7 @@ APPEND_SLASH = True
 # so that the two settings above and ALLOWED_HOSTS, which protect every other
 # path, cannot turn a probe into a 301 or a 400. The app entry adds Django
 # system checks for its placement and its settings.
-INSTALLED_APPS = ["healthprobe.django"]
+INSTALLED_APPS = ["healthprobe.django", "healthsite"]
 MIDDLEWARE = [
     "healthprobe.django.middleware.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -118,10 +122,10 @@ WSGI_APPLICATION = "healthsite.wsgi.application"
 ASGI_APPLICATION = "healthsite.asgi.application"
 
 # Its defaults, spelled out: /readyz runs SELECT 1 on every database within
-# 0.5 s and shares the answer for 1 s. Migrations are not checked: this app
-# has none, and nothing in its deployments (examples/, Dockerfile.example)
-# runs `migrate` before the web process. A project that migrates first, as a
-# one-shot job, turns READINESS_MIGRATIONS on (docs/django.md, Migrations).
+# 0.5 s and shares the answer for 1 s. Migrations are checked only where
+# READINESS_MIGRATIONS is set: where migrate runs first, as a one-shot job
+# (examples/compose-workers.yaml); elsewhere (Dockerfile.example alone,
+# examples/compose.yaml) nothing migrates before web (docs/django.md, Migrations).
 HEALTHPROBE = {
     "LIVENESS_PATHS": ["/healthz"],
     "READINESS_PATHS": ["/readyz"],
@@ -129,10 +133,16 @@ HEALTHPROBE = {
     "READINESS_CACHES": [],
     "READINESS_TIMEOUT": 0.5,
     "READINESS_MAX_AGE": 1.0,
-    "READINESS_MIGRATIONS": False,
+    "READINESS_MIGRATIONS": env_flag("READINESS_MIGRATIONS"),
 }
 
 DATABASES = {"default": default_database(os.environ)}
+
+# Celery (healthsite/celery.py): the broker, and one task that beat schedules
+# every 10 s, so that a worker always has something to do.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {"ping": {"task": "healthsite.ping", "schedule": 10.0}}
 
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
