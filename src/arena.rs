@@ -58,6 +58,10 @@ impl Default for Arena {
     }
 }
 
+// SAFETY: every block handed out lies inside `space`, is aligned as asked,
+// and is never handed out again while it is live: the end of the arena only
+// moves back over the newest block, when that block is freed or shrinks.
+// Blocks the arena cannot hold come from, and go back to, the system allocator.
 unsafe impl GlobalAlloc for Arena {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let base = self.base();
