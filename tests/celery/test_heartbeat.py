@@ -183,9 +183,17 @@ def test_beat_removes_a_leftover_file_at_start(redis, celery, tmp_path):
     # has another one, a leftover it only touched keeps it.
     os.link(hb / "beat.alive", tmp_path / "leftover")
     b = celery(redis.url, "beat", "--schedule", "beat-schedule")
-    wait_for("beat alive", ok(b, "beat.alive"), START, b.tail)
-    assert os.stat(hb / "beat.alive").st_ino != os.stat(tmp_path / "leftover").st_ino, b.tail()
+    leftover = os.stat(tmp_path / "leftover").st_ino
+
+    def made_anew():
+        try:
+            return os.stat(hb / "beat.alive").st_ino != leftover
+        except FileNotFoundError:
+            return False
+
+    wait_for("beat.alive made anew at start (another inode than the leftover's)", made_anew, START, b.tail)
     assert os.stat(tmp_path / "leftover").st_nlink == 1, "the leftover is still linked in the directory"
+    wait_for("beat alive", ok(b, "beat.alive"), 5, b.tail)
 
 
 def test_settings_environment_then_celery_then_default(monkeypatch):
