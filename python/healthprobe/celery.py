@@ -104,7 +104,11 @@ def install(app):
 
 def setting(app, key):
     """The value of one setting: its environment variable, its Celery setting, or the default."""
-    value = os.environ.get(ENVIRON[key]) or app.conf.get(f"healthprobe_{key}") or DEFAULTS[key]
+    value = os.environ.get(ENVIRON[key])
+    if value is None or value == "":
+        value = app.conf.get(f"healthprobe_{key}")
+    if value is None or value == "":
+        value = DEFAULTS[key]
     if key == "interval":
         value = float(value)
         if not value > 0:
@@ -171,27 +175,22 @@ class Files:
 
 
 class WorkerHeartbeat(bootsteps.StartStopStep):
-    """The worker's `NAME.alive`, touched from the worker's timer (the event loop's)."""
+    """The worker's files: cleared at start, beaten from the reconnection loop, cleared at stop."""
 
     label = "healthprobe heartbeat"
-    requires = {"celery.worker.components:Timer", "celery.worker.components:Hub"}
+    requires = {"celery.worker.components:Timer"}
 
     def __init__(self, w, **kwargs):
         super().__init__(w, **kwargs)
         name = node_format(setting(w.app, "worker_name"), w.hostname)
         w.healthprobe = self.files = Files(setting(w.app, "dir"), name, setting(w.app, "interval"), ready=True)
         self.files.clear()
-        self.timer_entry = None
 
     def start(self, w):
         _beat_in_reconnection_loop(self.files)
         self.files.beat(force=True)
-        self.timer_entry = w.timer.call_repeatedly(self.files.interval, self.files.beat)
 
     def stop(self, w):
-        if self.timer_entry is not None:
-            self.timer_entry.cancel()
-            self.timer_entry = None
         _beat_in_reconnection_loop(None)
         self.files.clear()
 
@@ -199,17 +198,30 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
 
 
 class ConsumerReady(bootsteps.StartStopStep):
-    """The worker's `NAME.ready`: there from the start of consuming to the consumer's stop."""
+    """While the consumer runs: `NAME.ready`, and the beat from the worker's timer (the event loop's).
+
+    The timer entry is made anew at each start, as a consumer that lost its
+    connection may drop the timer's entries: Celery 5.5 clears the whole
+    timer, 5.7 cancels the entries made since the consumer began connecting.
+    """
 
     label = "healthprobe readiness"
     requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def __init__(self, c, **kwargs):
+        super().__init__(c, **kwargs)
+        self.timer_entry = None
 
     def start(self, c):
         files = getattr(c.controller, "healthprobe", None)
         if files is not None:
             files.set_ready(True)
+            self.timer_entry = c.timer.call_repeatedly(files.interval, files.beat)
 
     def stop(self, c):
+        if self.timer_entry is not None:
+            self.timer_entry.cancel()
+            self.timer_entry = None
         files = getattr(c.controller, "healthprobe", None)
         if files is not None:
             files.set_ready(False)

@@ -66,6 +66,8 @@ def test_broker_outage_keeps_liveness_and_drops_readiness(redis, celery, pool):
 
     redis.start()
     wait_for("ready again once Redis is back", ok(w, "worker.alive", "worker.ready"), 45, w.tail)
+    holds("alive and ready after the reconnection (the event loop's timer beats again)",
+          ok(w, "worker.alive", "worker.ready"), SEVERAL_BEATS, w.tail)
     send(redis.url, "mark", "after")
     wait_for("a task ran after the reconnection", lambda: (w.marks / "after").exists(), 20, w.tail)
 
