@@ -64,7 +64,7 @@ hot-order: deps-build
 # lint-workflows). Everything every group needs (the Docker suite's engine,
 # Compose and debootstrap too) is installed first.
 .PHONY: test test-unit test-static test-reliability test-e2e test-dist
-test: deps test-unit test-static test-reliability test-e2e test-python test-dist test-install test-docker \
+test: deps test-unit test-static test-reliability test-e2e test-python test-celery test-dist test-install test-docker \
 	lint-workflows release-check
 
 # Plain `cargo test`: what needs neither the static build, nor root, nor a
@@ -102,6 +102,15 @@ test-dist: test-qemu image repro
 .PHONY: test-python
 test-python: deps-test
 	bash python/tests/run.sh
+
+# healthprobe.celery's tests (tests/celery) on the newest Celery 5.x and the
+# 5.5 series, each in its own virtualenv under target/: real redis-server
+# (Debian's, from deps-e2e), Celery workers (prefork and solo) and beat, and
+# target/release/healthprobe (built by the script when missing). A few minutes
+# for each Celery; `bash tests/celery/run.sh 5.7` runs one.
+.PHONY: test-celery
+test-celery: deps-test deps-e2e
+	bash tests/celery/run.sh
 
 # ---------------------------------------------------------------------------
 .PHONY: demo bench clean

@@ -13,7 +13,8 @@
 #           (iproute2) inside them, strace for least privilege,
 #           openssl for the TLS tests' certificates, ca-certificates (a PEM
 #           bundle the strace test trusts), python3's venv for the reference app
-#   e2e     nginx and the PostgreSQL server (tests/e2e/run.sh starts its own)
+#   e2e     nginx, the PostgreSQL server (tests/e2e/run.sh starts its own) and
+#           redis-server (tests/harness and tests/celery start their own)
 #   dist    qemu-user (foreign binaries), skopeo (the OCI archive), the foreign
 #           musl-dev packages (unpacked into /opt/healthprobe-musl, never
 #           installed), musl built for riscv64, stable's prebuilt musl targets
