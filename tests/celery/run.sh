@@ -2,7 +2,7 @@
 # healthprobe.celery's tests (tests/celery) on each supported Celery, each in
 # a virtualenv of its own made by examples/django/ensure-venv.sh (cached under
 # target/, refreshed when the requirements change) with this machine's python3:
-#   5.7   the newest Celery 5.x   (requirements.txt)
+#   5.7   the newest Celery 5.x   (examples/django/requirements-celery.txt, the reference app's)
 #   5.5   the Celery 5.5 series   (requirements-celery5.5.txt)
 # They start redis-server (Debian's: make deps-e2e), Celery workers and beat,
 # and run the binary: $HEALTHPROBE_BIN, else target/release/healthprobe, built
@@ -30,6 +30,6 @@ run() {   # run SERIES REQUIREMENTS
     (cd "$here" && "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider "${pytest_args[@]}")
 }
 pytest_args=("$@")
-if [ "$only" = all ] || [ "$only" = 5.7 ]; then run 5.7 requirements.txt || status=1; fi
+if [ "$only" = all ] || [ "$only" = 5.7 ]; then run 5.7 ../../examples/django/requirements-celery.txt || status=1; fi
 if [ "$only" = all ] || [ "$only" = 5.5 ]; then run 5.5 requirements-celery5.5.txt || status=1; fi
 exit "$status"

@@ -2,8 +2,9 @@
 # make lint-docker: the deployment examples checked by their ecosystems' own
 # tools. hadolint on Dockerfile.example; kubernetes-validate on
 # examples/kubernetes.yaml for the oldest and the newest Kubernetes version it
-# knows; Compose's `config` on examples/compose.yaml, alone and with the
-# override make test-docker uses. hadolint and kubernetes-validate come from
+# knows; Compose's `config` on examples/compose.yaml and
+# examples/compose-workers.yaml, each alone and with the override make
+# test-docker uses. hadolint and kubernetes-validate come from
 # PyPI into the test virtualenv (examples/django/ensure-venv.sh).
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -44,5 +45,9 @@ check "docker-compose $compose_version config: examples/compose.yaml" \
     docker-compose -f examples/compose.yaml config -q
 check "docker-compose $compose_version config: examples/compose.yaml + tests/docker/compose.test.yaml" \
     docker-compose -f examples/compose.yaml -f tests/docker/compose.test.yaml config -q
+check "docker-compose $compose_version config: examples/compose-workers.yaml" \
+    docker-compose -f examples/compose-workers.yaml config -q
+check "docker-compose $compose_version config: examples/compose-workers.yaml + tests/docker/compose-workers.test.yaml" \
+    docker-compose -f examples/compose-workers.yaml -f tests/docker/compose-workers.test.yaml config -q
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

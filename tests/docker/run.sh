@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make test-docker: the probe under a real Docker Engine (README, "Tested in").
+# make test-docker: the probe under a real Docker Engine (docs/platforms.md,
+# "Under a real Docker Engine").
 #
 # Starts its own dockerd (Debian's docker.io) as root inside a network
 # namespace of its own (tests/harness/harness.sh, serve_dockerd), so every
@@ -65,7 +66,7 @@ on_exit docker_cleanup
 # buildx (Debian's docker-buildx, from a cached Debian root): BuildKit builds
 # only the stages a target needs, so the app stage never compiles the probe.
 # One Debian root for every service image, and the source of buildx.
-services_packages=(busybox-static curl docker-buildx nginx-light postgresql)
+services_packages=(busybox-static curl docker-buildx nginx-light postgresql redis-server)
 services_root=$(bash "$repo/tests/images/debian-root.sh" "${services_packages[@]}") \
     || harness_die "could not build the Debian root for buildx and the service images (see above)"
 tar -xOf "$services_root" ./usr/libexec/docker/cli-plugins/docker-buildx >"$DOCKER_CONFIG/cli-plugins/docker-buildx" \
@@ -140,7 +141,7 @@ wheelhouse() { # wheelhouse REQUIREMENTS... -> prints the directory
 
 note "building images (Debian trixie roots, wheelhouse, probe and app stages)"
 import_root hp-test/debian
-wheels=$(wheelhouse "$django_app/requirements.txt") || harness_die "pip download of the app's wheels failed"
+wheels=$(wheelhouse "$django_app/requirements.txt" "$django_app/requirements-celery.txt") || harness_die "pip download of the app's wheels failed"
 
 # The stand-in for python:3.12-slim: python and pip on PATH (a venv), pip
 # pointed at the wheelhouse and never at an index.
@@ -308,6 +309,7 @@ service_images() {
         "$services_root" hp-test/services >/dev/null || return 1
     build -t hp-test/postgres -f "$here/images/postgres.Dockerfile" "$here/images" || return 1
     build -t hp-test/nginx -f "$here/images/nginx.Dockerfile" "$here/images" || return 1
+    build -t hp-test/redis -f "$here/images/redis.Dockerfile" "$here/images" || return 1
 }
 
 started_at() { docker inspect -f '{{.State.StartedAt}}' "$1"; }
@@ -382,6 +384,127 @@ compose_cases() {
     run_case "Compose: db stopped: web's /readyz check goes unhealthy while /healthz in the same container stays healthy" \
         compose_db_stopped
     [ -z "$compose_project" ] || compose down -v --remove-orphans >/dev/null 2>&1
+    compose_project=
+}
+
+# --- 10. the whole deployment: migrate, web, worker, beat, Redis, PostgreSQL ---------------
+# examples/compose-workers.yaml as written (images overridden only). The
+# worker's HEALTHCHECK is its liveness heartbeat; its readiness is read with
+# the probe through docker exec, as a CI script would.
+worker_ready_probe=(/usr/local/bin/healthprobe --max-age 20s file:///tmp/healthprobe/worker.ready)
+workers_compose() {
+    docker-compose -p hpworkers -f "$(deployment_example compose-workers)" -f "$here/compose-workers.test.yaml" "$@"
+}
+workers_up=
+workers_started() {
+    [ -n "$app_built" ] || { fail "the app image did not build (see above); Compose would try to build it from a registry"; return; }
+    service_images || { fail "service images did not build"; return; }
+    compose_project=hpworkers
+    compose_files=(-f "$(deployment_example compose-workers)" -f "$here/compose-workers.test.yaml")
+    local up=$tmp/workers-up.log migrate web worker beat done_at
+    workers_compose up -d >"$up" 2>&1 || { fail "docker-compose up failed: $(tail -n 2 "$up" | tr '\n' ' ')"; return; }
+    migrate=$(workers_compose ps -aq migrate) web=$(workers_compose ps -q web)
+    worker=$(workers_compose ps -q worker) beat=$(workers_compose ps -q beat)
+    for c in "$web" "$worker" "$beat"; do
+        wait_status "$c" healthy 90 || { fail "$(docker inspect -f '{{.Name}}' "$c") is $(status_of "$c"): $(last_of "$c"); $(docker logs "$c" 2>&1 | tail -n 3 | tr '\n' ' ')"; return; }
+    done
+    [ "$(docker inspect -f '{{.State.ExitCode}}' "$migrate")" = 0 ] || { fail "migrate exited $(docker inspect -f '{{.State.ExitCode}}' "$migrate")"; return; }
+    done_at=$(docker inspect -f '{{.State.FinishedAt}}' "$migrate")
+    is_before "$done_at" "$(started_at "$web")" || { fail "web started at $(started_at "$web"), before migrate finished at $done_at"; return; }
+    is_before "$done_at" "$(started_at "$worker")" || { fail "worker started before migrate finished"; return; }
+    local out
+    out=$(docker exec "$worker" "${worker_ready_probe[@]}" 2>&1) || { fail "worker healthy but not ready: $out"; return; }
+    workers_up=1
+    pass "migrate finished $done_at; web, worker, beat healthy; the worker reads ready"
+}
+
+# wait_exec SECONDS WANT CONTAINER CMD...: 0 once CMD in CONTAINER exits WANT (0 or 1).
+wait_exec() {
+    local deadline=$(($(date +%s) + $1)) want=$2 c=$3 rc
+    shift 3
+    while [ "$(date +%s)" -le "$deadline" ]; do
+        docker exec "$c" "$@" >"$tmp/exec.out" 2>&1 && rc=0 || rc=$?
+        [ "$rc" = "$want" ] && return 0
+        sleep 0.5
+    done
+    return 1
+}
+
+workers_broker_outage() {
+    [ -n "$workers_up" ] || { cannot "the deployment did not come up"; return; }
+    local worker
+    worker=$(workers_compose ps -q worker)
+    workers_compose stop redis >/dev/null 2>&1 || { fail "could not stop redis"; return; }
+    wait_exec 60 1 "$worker" "${worker_ready_probe[@]}" \
+        || { fail "the worker still reads ready 60 s after Redis stopped"; return; }
+    local unready_line
+    unready_line=$(cat "$tmp/exec.out")
+    # Liveness must hold through the outage: watch it for longer than the
+    # heartbeat's --max-age (20 s) plus an interval.
+    local until=$(($(date +%s) + 30)) st
+    while [ "$(date +%s)" -le "$until" ]; do
+        st=$(status_of "$worker")
+        [ "$st" = healthy ] || { fail "the worker went $st during the Redis outage: $(last_of "$worker")"; return; }
+        sleep 1
+    done
+    workers_compose start redis >/dev/null 2>&1 || { fail "could not start redis again"; return; }
+    wait_exec 90 0 "$worker" "${worker_ready_probe[@]}" \
+        || { fail "the worker is not ready again 90 s after Redis came back: $(cat "$tmp/exec.out")"; return; }
+    pass "unready during the outage ('$unready_line'), healthy throughout, ready again after"
+}
+
+workers_frozen() {
+    [ -n "$workers_up" ] || { cannot "the deployment did not come up"; return; }
+    local worker pid t0 t1 took
+    worker=$(workers_compose ps -q worker)
+    pid=$(docker inspect -f '{{.State.Pid}}' "$worker")
+    [ "$(status_of "$worker")" = healthy ] || { fail "the worker is $(status_of "$worker") before the freeze"; return; }
+    t0=$(date +%s)
+    kill -STOP "$pid"
+    wait_status "$worker" unhealthy 60
+    t1=$(date +%s)
+    took=$((t1 - t0))
+    local line
+    line=$(last_of "$worker")
+    kill -CONT "$pid"
+    # --max-age 20s plus one 5 s interval, and 5 s for Docker's exec and the
+    # heartbeat's own period; never before the file can be 20 s old minus that period.
+    [ "$(status_of "$worker")" = unhealthy ] || { fail "still $(status_of "$worker") 60 s after SIGSTOP"; return; }
+    [ "$took" -ge 10 ] && [ "$took" -le 30 ] || { fail "unhealthy after ${took}s, outside 10..30 s"; return; }
+    case "$line" in *"more than --max-age 20s"*) ;; *) fail "the health log says '$line'"; return ;; esac
+    wait_status "$worker" healthy 30 || { fail "not healthy again after SIGCONT: $(last_of "$worker")"; return; }
+    pass "unhealthy ${took}s after SIGSTOP ('$(cut -f2 <<<"$line")'), healthy again after SIGCONT"
+}
+
+workers_before_migrate() {
+    [ -n "$app_built" ] || { fail "the app image did not build (see above); Compose would try to build it from a registry"; return; }
+    service_images || { fail "service images did not build"; return; }
+    local log=$tmp/workers-early.log web out
+    workers_compose up -d db >"$log" 2>&1 || { fail "db did not start: $(tail -n 2 "$log" | tr '\n' ' ')"; return; }
+    wait_status "$(workers_compose ps -q db)" healthy 60 || { fail "db not healthy"; return; }
+    workers_compose up -d --no-deps web >>"$log" 2>&1 || { fail "web did not start: $(tail -n 2 "$log" | tr '\n' ' ')"; return; }
+    web=$(workers_compose ps -q web)
+    local deadline=$(($(date +%s) + 60)) seen=
+    while [ "$(date +%s)" -le "$deadline" ]; do
+        out=$(docker exec "$web" /usr/local/bin/healthprobe -v --timeout 2s /readyz 2>&1) && break
+        case "$out" in *'"migrations": "pending"'*) seen=$out; break ;; esac
+        sleep 0.5
+    done
+    [ -n "$seen" ] || { fail "web before migrate: '$out'"; return; }
+    [ "$(status_of "$web")" != healthy ] || { fail "web reads healthy before migrate"; return; }
+    workers_compose run --rm migrate >>"$log" 2>&1 || { fail "migrate failed: $(tail -n 2 "$log" | tr '\n' ' ')"; return; }
+    wait_exec 30 0 "$web" /usr/local/bin/healthprobe --timeout 2s /readyz \
+        || { fail "web not ready 30 s after migrate: $(cat "$tmp/exec.out")"; return; }
+    pass "before migrate: '$(grep -m1 -o 'readyz: 503[^{]*' <<<"$seen")…migrations: pending'; ready after migrate"
+}
+
+workers_cases() {
+    run_case "Compose: examples/compose-workers.yaml: migrate completes, then web, worker and beat healthy; the worker reads ready" workers_started
+    run_case "Compose: Redis stopped: the worker reads unready and stays healthy; ready again when Redis is back" workers_broker_outage
+    run_case "Compose: a worker frozen (SIGSTOP on its main process) turns unhealthy within --max-age plus an interval" workers_frozen
+    workers_compose down -v --remove-orphans >/dev/null 2>&1
+    run_case "Compose: web started before migrate reads 'migrations: pending' until migrate has run" workers_before_migrate
+    workers_compose down -v --remove-orphans >/dev/null 2>&1
     compose_project=
 }
 
@@ -504,6 +627,50 @@ swarm_replaced() {
     fi
 }
 
+# A Celery worker as a Swarm service, its HEALTHCHECK the liveness heartbeat
+# (exec form, as in examples/compose-workers.yaml but with a shorter
+# --max-age), its broker refused (nothing listens on the container's
+# loopback): it must stay the same healthy task through that, and be replaced
+# once its main process is frozen.
+wsvc=hp-swarm-worker
+swarm_worker_frozen() {
+    [ -n "$swarm" ] || { cannot "no swarm"; return; }
+    [ -n "$app_built" ] || { fail "the app image did not build (see above)"; return; }
+    printf '%s\n' 'FROM hp-test/app' \
+        'ENV CELERY_BROKER_URL=redis://127.0.0.1:6379/0' \
+        'HEALTHCHECK --interval=2s --timeout=3s --start-period=30s --retries=1 CMD ["/usr/local/bin/healthprobe", "--max-age", "10s", "file:///tmp/healthprobe/worker.alive"]' \
+        'CMD ["celery", "-A", "healthsite.celery", "worker", "--loglevel=INFO", "--concurrency=1"]' |
+        build -t hp-test/worker - || { fail "image did not build"; return; }
+    docker service create -d --quiet --name "$wsvc" --no-resolve-image --network host \
+        --label healthprobe-test --container-label healthprobe-test --restart-delay 1s \
+        hp-test/worker >"$tmp/swarm-worker.log" 2>&1 \
+        || { fail "service create failed: $(tail -n1 "$tmp/swarm-worker.log")"; return; }
+    local svc=$wsvc first c2= deadline pid line
+    first=$(until_healthy_task 90) || { fail "no healthy worker task in 90 s: $(docker service ps --no-trunc --format '{{.CurrentState}} {{.Error}}' "$wsvc" | head -n 2 | tr '\n' ' ')"; docker service rm "$wsvc" >/dev/null 2>&1; return; }
+    # The broker is refused all along: 20 s (twice --max-age) of the same healthy task.
+    deadline=$(($(date +%s) + 20))
+    while [ "$(date +%s)" -le "$deadline" ]; do
+        [ "$(status_of "$first")" = healthy ] || { fail "the worker went $(status_of "$first") with its broker refused: $(last_of "$first")"; docker service rm "$wsvc" >/dev/null 2>&1; return; }
+        sleep 1
+    done
+    pid=$(docker inspect -f '{{.State.Pid}}' "$first")
+    kill -STOP "$pid"
+    deadline=$(($(date +%s) + 90))
+    while [ "$(date +%s)" -le "$deadline" ]; do
+        c2=$(svc_healthy_container) && [ "$c2" != "$first" ] && break
+        c2=
+        sleep 1
+    done
+    line=$(docker inspect "$first" 2>/dev/null | $health_py outputs | grep -m1 -F 'more than --max-age 10s')
+    kill -CONT "$pid" 2>/dev/null
+    docker service rm "$wsvc" >/dev/null 2>&1
+    if [ -n "$c2" ] && [ -n "$line" ]; then
+        pass "healthy for 20 s with its broker refused; frozen, its log read '$line' and a new healthy task replaced it"
+    else
+        fail "replacement: '${c2:-none}'; the frozen task's log: '$(docker inspect "$first" 2>/dev/null | $health_py outputs | tail -n1)'"
+    fi
+}
+
 swarm_cases() {
     run_case "Swarm: a service with the probe as HEALTHCHECK runs healthy" swarm_service_healthy
     run_case "Swarm: an update to an image whose /healthz is a 404 is rolled back" swarm_rolled_back 404 "404 Not Found"
@@ -511,6 +678,8 @@ swarm_cases() {
         swarm_rolled_back slash APPEND_SLASH
     run_case "Swarm: an update to a good image completes" swarm_updated
     run_case "Swarm: a task that turns unhealthy is replaced" swarm_replaced
+    run_case "Swarm: a Celery worker stays the same healthy task while its broker is refused, and is replaced once frozen" \
+        swarm_worker_frozen
     if [ -n "$swarm" ]; then
         docker service rm "$svc" >/dev/null 2>&1
         docker swarm leave --force >/dev/null 2>&1 && swarm=
@@ -635,11 +804,12 @@ docker_group() {
         6) compose_cases ;;
         7) swarm_cases ;;
         8) cost_cases ;;
+        10) workers_cases ;;
         9) run_case "wheel (make wheel): pip install healthprobe in the app image, HEALTHCHECK [\"healthprobe\", \"/healthz\"] passes" wheel_in_app_image ;;
     esac
 }
-selected=" ${HEALTHPROBE_DOCKER_CASES:-1 2 3 4 5 6 7 8 9} "
-for n in 1 2 3 4 5 6 7 8 9; do
+selected=" ${HEALTHPROBE_DOCKER_CASES:-1 2 3 4 5 6 7 8 9 10} "
+for n in 1 2 3 4 5 6 7 8 9 10; do
     [[ "$selected" == *" $n "* ]] && docker_group "$n"
     [ "$n" = 3 ] && docker rm -f hp-app >/dev/null 2>&1
 done

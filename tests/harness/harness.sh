@@ -35,11 +35,12 @@ repo=$(cd "$harness_dir/../.." && pwd)
 # The deployment examples the suites run as written: the Dockerfile, the
 # Kubernetes manifest and the Compose file whose health checks README.md's
 # Docker, Kubernetes and Docker Compose sections quote. Moved? Change it here.
-deployment_example() {   # deployment_example dockerfile|kubernetes|compose
+deployment_example() {   # deployment_example dockerfile|kubernetes|compose|compose-workers
     case $1 in
         dockerfile) echo "$repo/Dockerfile.example" ;;
         kubernetes) echo "$repo/examples/kubernetes.yaml" ;;
         compose)    echo "$repo/examples/compose.yaml" ;;
+        compose-workers) echo "$repo/examples/compose-workers.yaml" ;;
         *) echo "harness: no deployment example '$1'" >&2; return 1 ;;
     esac
 }
