@@ -26,20 +26,21 @@ Files, in DIR:
 Settings (the environment variable wins over the Celery setting, which wins
 over the default; read when the worker or beat starts):
 
-=============================  =======================  ==================
-environment                    Celery setting           default
-=============================  =======================  ==================
+===============================  ===========================  ====================
+environment                      Celery setting               default
+===============================  ===========================  ====================
 ``HEALTHPROBE_CELERY_DIR``       ``healthprobe_dir``          ``/tmp/healthprobe``
 ``HEALTHPROBE_CELERY_INTERVAL``  ``healthprobe_interval``     ``2`` (seconds)
-``HEALTHPROBE_CELERY_WORKER``    ``healthprobe_worker_name``  ``worker``
-``HEALTHPROBE_CELERY_BEAT``      ``healthprobe_beat_name``    ``beat``
-=============================  =======================  ==================
+``HEALTHPROBE_CELERY_WORKER``    ``healthprobe_worker_name``  ``worker`` (NAME)
+``HEALTHPROBE_CELERY_BEAT``      ``healthprobe_beat_name``    ``beat`` (BEAT)
+===============================  ===========================  ====================
 
 DIR is created when missing (mode 0755), so a non-root user in a read-only
 image with a writable /tmp needs no setting. Several workers sharing one DIR
-need a NAME each; NAME takes Celery's node-name placeholders (``%h`` the full
-node name, ``%n`` its name part, ``%d`` its domain), e.g. ``worker-%n`` with
-``celery worker -n emails@%h`` gives ``worker-emails.alive``.
+need a NAME each; NAME takes Celery's node-name placeholders (``%n`` the
+node name's part before the @, ``%h`` the part after it, ``%p`` the whole),
+e.g. ``worker-%n`` with ``celery worker -n emails@%h`` gives
+``worker-emails.alive`` and ``worker-emails.ready``.
 
 Both files are removed when the worker (or beat) starts, so that files left by
 a killed run never read as ready, and a stale ``.alive`` fails its max-age
@@ -62,9 +63,10 @@ What a heartbeat can and cannot see:
   ``socket_connect_timeout`` below max-age. Readiness is the one that follows
   the broker.
 * The timer is the event loop's with the transports Celery drives from its
-  event loop (Redis, RabbitMQ) and the prefork, solo and threads pools; with
-  eventlet or gevent, or a transport without one, Celery's timer is a thread
-  of its own and the heartbeat says only that the process is running.
+  event loop (Redis, RabbitMQ) and the prefork and solo pools (the ones
+  tested); with eventlet or gevent, or a transport without one, Celery's
+  timer is a thread of its own and the heartbeat says only that the process
+  is running.
 * Beat's file is touched after each pass of the scheduler: a pass that blocks
   (a publish that waits on the broker) stalls it for as long.
 
