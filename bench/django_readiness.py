@@ -7,8 +7,8 @@ database (DATABASE_URL, PG* or SQLite, as healthsite/settings.py reads them).
     DATABASE_URL=postgres://... $PY bench/django_readiness.py
 
 Two app sets, each in a process of its own:
-  reference   the app as it is: INSTALLED_APPS = ["healthprobe.django"], no
-              migrations on disk, so the check has nothing to read
+  reference   the app as it is: healthprobe.django and healthsite, whose one
+              migration is the check's whole plan
   contrib     the same plus django.contrib's admin, auth, contenttypes,
               sessions and messages, migrated by `migrate` first: a table of
               rows to read and compare on each probe
@@ -22,7 +22,9 @@ For each, with the check off and on, the median over rounds of the mean time of:
               JSON answer)
   read        what "on" adds to a check, alone: the read of django_migrations
               and the comparison, on an open connection, beside a SELECT 1 on it
-and the one-time load of the migrations on disk. Prints microseconds. The
+and the one-time load of the migrations on disk. Prints microseconds; with
+BENCH_FIGURES=FILE it also appends each figure to FILE as `KEY VALUE` lines
+(bench/run.sh puts them in bench/results.md, which the documents quote). The
 check and request figures include a new connection each (for PostgreSQL,
 its authentication), which varies far more than the read adds.
 """
@@ -127,6 +129,14 @@ def measure(apps, n, rounds):
           f"({us(check_on - check_off)} us more)")
     print(f"  GET /readyz, a round each: off {us(request_off)} us, on {us(request_on)} us "
           f"({us(request_on - request_off)} us more)")
+    figures = os.environ.get("BENCH_FIGURES")
+    if figures:
+        with open(figures, "a") as out:
+            for key, seconds in [("load", load), ("select_1", select_1_alone), ("read", read_alone),
+                                 ("check_off", check_off), ("check_on", check_on),
+                                 ("request_off", request_off), ("request_on", request_on)]:
+                out.write(f"django.{apps}.{key} {us(seconds)} µs\n")
+            out.write(f"django.{apps}.migrations {len(plain) + len(squashed)}\n")
 
 
 def main():

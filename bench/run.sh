@@ -411,6 +411,19 @@ kill "$QUIET_PID" 2>/dev/null || true
 wait "$QUIET_PID" 2>/dev/null || true
 QUIET_PID=
 
+# What healthprobe.django's READINESS_MIGRATIONS adds to a readiness round,
+# on the reference app with SQLite (bench/django_readiness.py), in the app's
+# virtualenv; skipped, saying so, when that cannot be made.
+DJANGO_FIGURES=$T/django.figures
+if venv=$("$ROOT/examples/django/ensure-venv.sh" 2>"$T/venv.log"); then
+	say "healthprobe.django readiness with and without READINESS_MIGRATIONS (bench/django_readiness.py)"
+	BENCH_FIGURES=$DJANGO_FIGURES "$venv/bin/python" "$ROOT/bench/django_readiness.py" >"$T/django.out" 2>&1 ||
+		die "bench/django_readiness.py failed: $(tail -n 3 "$T/django.out")"
+else
+	say "SKIP: the reference app's virtualenv could not be made ($(tail -n 1 "$T/venv.log")); no READINESS_MIGRATIONS figures"
+	: >"$DJANGO_FIGURES"
+fi
+
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- report ----------------------------------------------------------------------
@@ -472,6 +485,14 @@ report() {
 	echo "(docker exec / runc, kubelet) is not included: it is the same whichever probe binary runs."
 	echo
 	cases_report
+	if [ -s "$T/django.out" ]; then
+		echo
+		echo "healthprobe.django's readiness round with READINESS_MIGRATIONS off and on, the reference app on SQLite (bench/django_readiness.py; µs, median of rounds):"
+		echo
+		echo '```'
+		cat "$T/django.out"
+		echo '```'
+	fi
 }
 
 cases_report() {
@@ -630,6 +651,7 @@ figures() {
 		printf '| case.%s.vmhwm | %s KiB |\n' "$c" "$(v chwm now.$c)"
 		printf '| case.%s.syscalls | %s |\n' "$c" "$(v csys now.$c)"
 	done
+	awk '{ k = $1; $1 = ""; sub(/^ /, ""); printf "| %s | %s |\n", k, $0 }' "$DJANGO_FIGURES"
 	printf '| env100.instructions | %s |\n' "$(num "$env_ir")"
 	printf '| env100.per_variable | %s |\n' "$(awk -v a="$env_ir" -v b="$hp_ir" 'BEGIN { printf "%.0f", (a - b) / 100 }')"
 	printf '| nop.wall | %s |\n' "$([ -f "$T/wall.nop" ] && ms "$(v wall nop)" || echo '?')"
