@@ -107,7 +107,7 @@ test-python: deps-test
 # 5.5 series, each in its own virtualenv under target/: real redis-server
 # (Debian's, from deps-e2e), Celery workers (prefork and solo) and beat, and
 # target/release/healthprobe (built by the script when missing). A few minutes
-# for each Celery; `bash tests/celery/run.sh 5.7` runs one.
+# for each Celery, both at once; `bash tests/celery/run.sh 5.7` runs one.
 .PHONY: test-celery
 test-celery: deps-test deps-e2e
 	bash tests/celery/run.sh
