@@ -198,6 +198,16 @@ else
 	say "could not unpack busybox-static; measuring Debian's dynamic busybox only"
 fi
 NAMES+=(busybox curl)
+# The other kinds of target, with every column of the table: a connection to
+# the same nginx (tcp://) and a heartbeat file (file://, touched once; its
+# --max-age outlasts the run).
+HEARTBEAT=$T/heartbeat
+touch "$HEARTBEAT"
+NAMES+=(hp_tcp hp_file)
+LABEL_hp_tcp="healthprobe tcp://"
+LABEL_hp_file="healthprobe file://"
+CMD_hp_tcp=("$BIN" "tcp://127.0.0.1:$PORT")
+CMD_hp_file=("$BIN" --max-age 1440m "file://$HEARTBEAT")
 LABEL_busybox="busybox wget (Debian, dynamic)"
 LABEL_curl="curl"
 CMD_busybox=("$BUSYBOX" wget -q -O /dev/null "$URL")
@@ -371,7 +381,6 @@ s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); time.sleep(3600)' "$QUIET_PORT" &
 QUIET_PID=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$QUIET_PORT") 2>/dev/null && break; sleep 0.05; done
-HEARTBEAT=$T/heartbeat
 CASES=(healthy unavailable moved refused timeout json several tcp file)
 CASE_LABEL_healthy="200 (the healthy probe above)"; CASE_EXIT_healthy=0; CASE_ARGS_healthy=("$URL")
 CASE_LABEL_unavailable="503 with a body"; CASE_EXIT_unavailable=1; CASE_ARGS_unavailable=("http://127.0.0.1:$PORT/unavailable")
@@ -451,6 +460,7 @@ report() {
 	echo
 	table healthprobe "${NAMES[@]}"
 	echo
+	echo "healthprobe tcp:// connects to the same nginx and sends nothing; healthprobe file:// reads a heartbeat file's modification time."
 	echo "Ratios are to healthprobe. Instructions: callgrind total Ir (user space, including the dynamic loader), median of 3."
 	echo "Wall and user+sys: hyperfine -N, $(v nruns healthprobe) runs of each in $ROUNDS interleaved rounds (median over all; user+sys is the mean). Peak RSS: median of 5; \`time -v\` counts pages inherited from"
 	echo "the forking parent before exec (a static no-op measures $(v rss nop) KiB there), VmHWM is the program's own peak."
