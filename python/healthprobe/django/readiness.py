@@ -224,12 +224,10 @@ def checks_for(config):
     preload_database_backends(config.databases)
     checks = []
     for alias in config.databases:
-        if alias in config.migrations:
-            checks.append(Check(check_name("database", alias),
-                                lambda t, a=alias: check_database(a, t, migration_plan),
-                                also=(check_name("migrations", alias),)))
-        else:
-            checks.append(Check(check_name("database", alias), lambda t, a=alias: check_database(a, t)))
+        plan = migration_plan if alias in config.migrations else None
+        checks.append(Check(check_name("database", alias),
+                            lambda t, a=alias, p=plan: check_database(a, t, p),
+                            also=(check_name("migrations", alias),) if plan else ()))
     checks += [Check(check_name("cache", a), lambda t, a=a: check_cache(a, t)) for a in config.caches]
     return checks
 
