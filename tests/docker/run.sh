@@ -392,19 +392,14 @@ compose_cases() {
 # worker's HEALTHCHECK is its liveness heartbeat; its readiness is read with
 # the probe through docker exec, as a CI script would.
 worker_ready_probe=(/usr/local/bin/healthprobe --max-age 20s file:///tmp/healthprobe/worker.ready)
-workers_compose() {
-    docker-compose -p hpworkers -f "$(deployment_example compose-workers)" -f "$here/compose-workers.test.yaml" "$@"
-}
 workers_up=
 workers_started() {
     [ -n "$app_built" ] || { fail "the app image did not build (see above); Compose would try to build it from a registry"; return; }
     service_images || { fail "service images did not build"; return; }
-    compose_project=hpworkers
-    compose_files=(-f "$(deployment_example compose-workers)" -f "$here/compose-workers.test.yaml")
     local up=$tmp/workers-up.log migrate web worker beat done_at
-    workers_compose up -d >"$up" 2>&1 || { fail "docker-compose up failed: $(tail -n 2 "$up" | tr '\n' ' ')"; return; }
-    migrate=$(workers_compose ps -aq migrate) web=$(workers_compose ps -q web)
-    worker=$(workers_compose ps -q worker) beat=$(workers_compose ps -q beat)
+    compose up -d >"$up" 2>&1 || { fail "docker-compose up failed: $(tail -n 2 "$up" | tr '\n' ' ')"; return; }
+    migrate=$(compose ps -aq migrate) web=$(compose ps -q web)
+    worker=$(compose ps -q worker) beat=$(compose ps -q beat)
     for c in "$web" "$worker" "$beat"; do
         wait_status "$c" healthy 90 || { fail "$(docker inspect -f '{{.Name}}' "$c") is $(status_of "$c"): $(last_of "$c"); $(docker logs "$c" 2>&1 | tail -n 3 | tr '\n' ' ')"; return; }
     done
@@ -433,8 +428,8 @@ wait_exec() {
 workers_broker_outage() {
     [ -n "$workers_up" ] || { cannot "the deployment did not come up"; return; }
     local worker
-    worker=$(workers_compose ps -q worker)
-    workers_compose stop redis >/dev/null 2>&1 || { fail "could not stop redis"; return; }
+    worker=$(compose ps -q worker)
+    compose stop redis >/dev/null 2>&1 || { fail "could not stop redis"; return; }
     wait_exec 60 1 "$worker" "${worker_ready_probe[@]}" \
         || { fail "the worker still reads ready 60 s after Redis stopped"; return; }
     local unready_line
@@ -447,7 +442,7 @@ workers_broker_outage() {
         [ "$st" = healthy ] || { fail "the worker went $st during the Redis outage: $(last_of "$worker")"; return; }
         sleep 1
     done
-    workers_compose start redis >/dev/null 2>&1 || { fail "could not start redis again"; return; }
+    compose start redis >/dev/null 2>&1 || { fail "could not start redis again"; return; }
     wait_exec 90 0 "$worker" "${worker_ready_probe[@]}" \
         || { fail "the worker is not ready again 90 s after Redis came back: $(cat "$tmp/exec.out")"; return; }
     pass "unready during the outage ('$unready_line'), healthy throughout, ready again after"
@@ -456,7 +451,7 @@ workers_broker_outage() {
 workers_frozen() {
     [ -n "$workers_up" ] || { cannot "the deployment did not come up"; return; }
     local worker pid t0 t1 took
-    worker=$(workers_compose ps -q worker)
+    worker=$(compose ps -q worker)
     pid=$(docker inspect -f '{{.State.Pid}}' "$worker")
     [ "$(status_of "$worker")" = healthy ] || { fail "the worker is $(status_of "$worker") before the freeze"; return; }
     t0=$(date +%s)
@@ -480,10 +475,10 @@ workers_before_migrate() {
     [ -n "$app_built" ] || { fail "the app image did not build (see above); Compose would try to build it from a registry"; return; }
     service_images || { fail "service images did not build"; return; }
     local log=$tmp/workers-early.log web out
-    workers_compose up -d db >"$log" 2>&1 || { fail "db did not start: $(tail -n 2 "$log" | tr '\n' ' ')"; return; }
-    wait_status "$(workers_compose ps -q db)" healthy 60 || { fail "db not healthy"; return; }
-    workers_compose up -d --no-deps web >>"$log" 2>&1 || { fail "web did not start: $(tail -n 2 "$log" | tr '\n' ' ')"; return; }
-    web=$(workers_compose ps -q web)
+    compose up -d db >"$log" 2>&1 || { fail "db did not start: $(tail -n 2 "$log" | tr '\n' ' ')"; return; }
+    wait_status "$(compose ps -q db)" healthy 60 || { fail "db not healthy"; return; }
+    compose up -d --no-deps web >>"$log" 2>&1 || { fail "web did not start: $(tail -n 2 "$log" | tr '\n' ' ')"; return; }
+    web=$(compose ps -q web)
     local deadline=$(($(date +%s) + 60)) seen=
     while [ "$(date +%s)" -le "$deadline" ]; do
         out=$(docker exec "$web" /usr/local/bin/healthprobe -v --timeout 2s /readyz 2>&1) && break
@@ -492,19 +487,21 @@ workers_before_migrate() {
     done
     [ -n "$seen" ] || { fail "web before migrate: '$out'"; return; }
     [ "$(status_of "$web")" != healthy ] || { fail "web reads healthy before migrate"; return; }
-    workers_compose run --rm migrate >>"$log" 2>&1 || { fail "migrate failed: $(tail -n 2 "$log" | tr '\n' ' ')"; return; }
+    compose run --rm migrate >>"$log" 2>&1 || { fail "migrate failed: $(tail -n 2 "$log" | tr '\n' ' ')"; return; }
     wait_exec 30 0 "$web" /usr/local/bin/healthprobe --timeout 2s /readyz \
         || { fail "web not ready 30 s after migrate: $(cat "$tmp/exec.out")"; return; }
     pass "before migrate: '$(grep -m1 -o 'readyz: 503[^{]*' <<<"$seen")…migrations: pending'; ready after migrate"
 }
 
 workers_cases() {
+    compose_project=hpworkers
+    compose_files=(-f "$(deployment_example compose-workers)" -f "$here/compose-workers.test.yaml")
     run_case "Compose: examples/compose-workers.yaml: migrate completes, then web, worker and beat healthy; the worker reads ready" workers_started
     run_case "Compose: Redis stopped: the worker reads unready and stays healthy; ready again when Redis is back" workers_broker_outage
     run_case "Compose: a worker frozen (SIGSTOP on its main process) turns unhealthy within --max-age plus an interval" workers_frozen
-    workers_compose down -v --remove-orphans >/dev/null 2>&1
+    compose down -v --remove-orphans >/dev/null 2>&1
     run_case "Compose: web started before migrate reads 'migrations: pending' until migrate has run" workers_before_migrate
-    workers_compose down -v --remove-orphans >/dev/null 2>&1
+    compose down -v --remove-orphans >/dev/null 2>&1
     compose_project=
 }
 
@@ -541,6 +538,14 @@ until_healthy_task() { # until_healthy_task SECONDS: the healthy task's containe
     local deadline=$(($(date +%s) + $1)) c
     until c=$(svc_healthy_container) || [ "$(date +%s)" -gt "$deadline" ]; do sleep 1; done
     [ -n "$c" ] && echo "$c"
+}
+until_replaced() { # until_replaced OLD SECONDS: a healthy task's container other than OLD, once there is one
+    local deadline=$(($(date +%s) + $2)) c
+    while [ "$(date +%s)" -le "$deadline" ]; do
+        c=$(svc_healthy_container) && [ "$c" != "$1" ] && { echo "$c"; return 0; }
+        sleep 1
+    done
+    return 1
 }
 
 swarm_up=        # the service ran healthy
@@ -610,15 +615,10 @@ swarm_updated() {
 
 swarm_replaced() {
     [ -n "$swarm_up" ] || { cannot "no healthy service"; return; }
-    local c2=$swarm_task c3= why deadline
+    local c2=$swarm_task c3 why
     [ -n "$c2" ] || c2=$(svc_healthy_container) || { fail "no healthy task to break"; return; }
     docker exec "$c2" touch /tmp/healthsite-fail-500
-    deadline=$(($(date +%s) + 90))
-    while [ "$(date +%s)" -le "$deadline" ]; do
-        c3=$(svc_healthy_container) && [ "$c3" != "$c2" ] && break
-        c3=
-        sleep 1
-    done
+    c3=$(until_replaced "$c2" 90)
     why=$(docker inspect "$c2" 2>/dev/null | $health_py outputs | grep -m1 "500 Internal Server Error")
     if [ -n "$c3" ] && [ -n "$why" ]; then
         pass "old task's log: '$why'; a new healthy task replaced it"
@@ -645,7 +645,7 @@ swarm_worker_frozen() {
         --label healthprobe-test --container-label healthprobe-test --restart-delay 1s \
         hp-test/worker >"$tmp/swarm-worker.log" 2>&1 \
         || { fail "service create failed: $(tail -n1 "$tmp/swarm-worker.log")"; return; }
-    local svc=$wsvc first c2= deadline pid line
+    local svc=$wsvc first c2 deadline pid line
     first=$(until_healthy_task 90) || { fail "no healthy worker task in 90 s: $(docker service ps --no-trunc --format '{{.CurrentState}} {{.Error}}' "$wsvc" | head -n 2 | tr '\n' ' ')"; docker service rm "$wsvc" >/dev/null 2>&1; return; }
     # The broker is refused all along: 20 s (twice --max-age) of the same healthy task.
     deadline=$(($(date +%s) + 20))
@@ -655,12 +655,7 @@ swarm_worker_frozen() {
     done
     pid=$(docker inspect -f '{{.State.Pid}}' "$first")
     kill -STOP "$pid"
-    deadline=$(($(date +%s) + 90))
-    while [ "$(date +%s)" -le "$deadline" ]; do
-        c2=$(svc_healthy_container) && [ "$c2" != "$first" ] && break
-        c2=
-        sleep 1
-    done
+    c2=$(until_replaced "$first" 90)
     line=$(docker inspect "$first" 2>/dev/null | $health_py outputs | grep -m1 -F 'more than --max-age 10s')
     kill -CONT "$pid" 2>/dev/null
     docker service rm "$wsvc" >/dev/null 2>&1
